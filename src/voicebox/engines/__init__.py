@@ -1,0 +1,1 @@
+"""Pretrained networks that ship inside registry packages, each loaded lazily and once."""

@@ -1,0 +1,1 @@
+"""Tasks compose engines and the model: clean, read, transcribe, edit, clone, provenance."""
