@@ -1,0 +1,84 @@
+"""Log-mel features: the space the Voicebox model generates in and the vocoder inverts."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..audio import Audio
+
+
+@dataclass(frozen=True)
+class MelConfig:
+    """16 kHz audio, 62.5 frames per second, 80 log-mel bins (natural log, floor 1e-5)."""
+
+    rate: int = 16_000
+    n_fft: int = 1024
+    hop: int = 256
+    win: int = 1024
+    n_mels: int = 80
+    fmin: float = 0.0
+    fmax: float = 8000.0
+
+    @property
+    def fps(self) -> float:
+        return self.rate / self.hop
+
+
+MEL = MelConfig()
+
+
+@functools.cache
+def _filterbank(cfg: MelConfig) -> torch.Tensor:
+    import librosa
+
+    fb = librosa.filters.mel(
+        sr=cfg.rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax
+    )
+    return torch.from_numpy(fb.astype(np.float32))
+
+
+@functools.cache
+def _window(win: int) -> torch.Tensor:
+    return torch.hann_window(win)
+
+
+def frames_for(samples: int, cfg: MelConfig = MEL) -> int:
+    """Number of mel frames for a waveform of `samples` samples (centre-padded STFT)."""
+    return samples // cfg.hop + 1
+
+
+def log_mel(wave: torch.Tensor | np.ndarray, cfg: MelConfig = MEL) -> torch.Tensor:
+    """Log-mel of a mono waveform [n] or batch [b, n] at cfg.rate: returns [.., frames, n_mels]."""
+    x = torch.as_tensor(
+        np.asarray(wave) if isinstance(wave, np.ndarray) else wave, dtype=torch.float32
+    )
+    squeeze = x.ndim == 1
+    if squeeze:
+        x = x[None]
+    spec = torch.stft(
+        x,
+        cfg.n_fft,
+        hop_length=cfg.hop,
+        win_length=cfg.win,
+        window=_window(cfg.win).to(x.device),
+        center=True,
+        pad_mode="reflect",
+        return_complex=True,
+    ).abs()
+    mel = torch.matmul(_filterbank(cfg).to(x.device), spec)
+    out = torch.log(torch.clamp(mel, min=1e-5)).transpose(1, 2)
+    return out[0] if squeeze else out
+
+
+def audio_to_mel(audio: Audio, cfg: MelConfig = MEL) -> torch.Tensor:
+    """Log-mel [frames, n_mels] of any Audio (downmixed and resampled to cfg.rate)."""
+    x = (
+        audio.to_rate(cfg.rate).mono()
+        if audio.rate != cfg.rate or audio.channels > 1
+        else audio.samples[0]
+    )
+    return log_mel(np.ascontiguousarray(x), cfg)
