@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "edit",
     "demo",
     "model",
+    "data",
     "serve",
     "batch",
     "detect",
