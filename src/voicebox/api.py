@@ -20,6 +20,8 @@ EXPORTS: dict[str, str] = {
     "transcribe": "voicebox.tasks.transcribe:transcribe",
     "edit": "voicebox.tasks.edit:edit",
     "detect": "voicebox.tasks.provenance:detect",
+    "infill": "voicebox.model.sample:infill",
+    "run_batch": "voicebox.batch.runner:run_batch",
     "VoiceboxError": "voicebox.errors:VoiceboxError",
 }
 

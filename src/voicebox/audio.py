@@ -103,6 +103,8 @@ def _check_riff(path: Path) -> None:
             f.seek(pos)
             chunk_id, chunk_size = struct.unpack("<4sI", f.read(8))
             if chunk_id == b"data":
+                if chunk_size == 0xFFFFFFFF:
+                    return  # "unknown length": a streamed WAV (as HTTP speech APIs send), not cut
                 if head[:4] == b"RIFF" and pos + 8 + chunk_size > size:
                     raise AudioError(
                         f"{path}: truncated WAV (header promises {chunk_size} data bytes, "
@@ -122,6 +124,12 @@ def ffmpeg_exe() -> str:
 
 def _probe_ffmpeg(path: Path) -> tuple[int, int]:
     """Sample rate and channel count of the first audio stream, from ffmpeg's banner."""
+    rate, channels, _ = _probe_ffmpeg_full(path)
+    return rate, channels
+
+
+def _probe_ffmpeg_full(path: Path) -> tuple[int, int, float]:
+    """Sample rate, channel count and duration (seconds, 0 if unknown) from ffmpeg's banner."""
     import re
 
     proc = subprocess.run(
@@ -140,7 +148,13 @@ def _probe_ffmpeg(path: Path) -> tuple[int, int]:
     else:
         found = re.match(r"(\d+) channels", layout)
         channels = int(found.group(1)) if found else 2
-    return int(match.group(1)), channels
+    if channels < 1:
+        raise AudioError(f"{path}: audio has no channels")
+    length = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", proc.stderr)
+    seconds = 0.0
+    if length:
+        seconds = int(length.group(1)) * 3600 + int(length.group(2)) * 60 + float(length.group(3))
+    return int(match.group(1)), channels, seconds
 
 
 def _load_ffmpeg(path: Path) -> Audio:
@@ -206,20 +220,16 @@ def stream(
 ) -> tuple[int, int, int, Iterator[np.ndarray]]:
     """Open a long file for reading in blocks: (rate, channels, frames, iterator of [ch, n] blocks).
 
-    Formats soundfile cannot read are decoded whole by ffmpeg and then served in blocks.
+    Memory stays bounded by one block for every format: what soundfile cannot read is decoded by an
+    ffmpeg pipe, and then `frames` is the duration ffmpeg reports (an estimate, for progress only).
     """
     path = Path(path)
     try:
         rate, channels, frames = info(path)
-    except AudioError:
-        audio = load(path)
-        step = max(1, int(block_seconds * audio.rate))
-
-        def blocks_from_memory() -> Iterator[np.ndarray]:
-            for start in range(0, audio.frames, step):
-                yield audio.samples[:, start : start + step]
-
-        return audio.rate, audio.channels, audio.frames, blocks_from_memory()
+    except AudioError as exc:
+        if "not a readable audio file" not in str(exc):
+            raise
+        return _stream_ffmpeg(path, block_seconds)
     step = max(1, int(block_seconds * rate))
 
     def blocks() -> Iterator[np.ndarray]:
@@ -230,6 +240,45 @@ def stream(
                 yield block
 
     return rate, channels, frames, blocks()
+
+
+def _stream_ffmpeg(path: Path, block_seconds: float) -> tuple[int, int, int, Iterator[np.ndarray]]:
+    rate, channels, seconds = _probe_ffmpeg_full(path)
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise AudioError(f"{path}: sample rate {rate} Hz is not supported")
+    step = max(1, int(block_seconds * rate))
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path)]
+    cmd += ["-map", "0:a:0", "-f", "f32le", "-acodec", "pcm_f32le", "-ac", str(channels), "-"]
+
+    def blocks() -> Iterator[np.ndarray]:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout is not None and proc.stderr is not None
+        got = 0
+        try:
+            while True:
+                raw = proc.stdout.read(step * channels * 4)
+                if not raw:
+                    break
+                data = np.frombuffer(raw[: len(raw) - len(raw) % (channels * 4)], dtype="<f4")
+                block = np.ascontiguousarray(data.reshape(-1, channels).T)
+                check_samples(block, rate, str(path))
+                got += block.shape[1]
+                yield block
+            message = proc.stderr.read().decode(errors="replace").strip().splitlines()
+            if proc.wait() != 0:
+                raise AudioError(
+                    f"{path}: cannot decode ({message[-1] if message else 'ffmpeg failed'})"
+                )
+            if got == 0:
+                raise AudioError(f"{path}: contains no audio samples")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+
+    return rate, channels, int(round(seconds * rate)), blocks()
 
 
 def resample(samples: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
@@ -245,24 +294,94 @@ def resample(samples: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(out, dtype=np.float32).reshape(-1, x.shape[0]).T)
 
 
-def loudness(audio: Audio) -> float:
-    """Integrated loudness in LUFS (EBU R128 / ITU-R BS.1770, pyloudnorm)."""
-    import pyloudnorm
+class LoudnessMeter:
+    """Integrated loudness (ITU-R BS.1770-4, EBU R128) measured block by block in bounded memory.
 
-    block = 0.4 if audio.duration >= 0.4 else max(audio.duration, 0.05)
-    meter = pyloudnorm.Meter(audio.rate, block_size=block)
-    return float(meter.integrated_loudness(audio.samples.T.astype(np.float64)))
+    K-weighting filters come from pyloudnorm; the gating keeps one energy per 100 ms per channel.
+    """
+
+    GAINS = (1.0, 1.0, 1.0, 1.41, 1.41)
+
+    def __init__(self, rate: int, channels: int) -> None:
+        import pyloudnorm
+
+        self.rate, self.channels = int(rate), int(channels)
+        self._filters = []
+        for stage in pyloudnorm.Meter(rate)._filters.values():
+            state = np.zeros((channels, max(len(stage.a), len(stage.b)) - 1))
+            self._filters.append((stage.b, stage.a, stage.passband_gain, state))
+        self._weights = np.array([self.GAINS[c] if c < 5 else 1.0 for c in range(channels)])
+        self._total = 0
+        self._energy = np.zeros(channels)
+        self._marks: list[np.ndarray] = [np.zeros(channels)]
+        self.peak = 0.0
+
+    def add(self, block: np.ndarray) -> None:
+        """Measure the next [channels, n] block."""
+        from scipy import signal
+
+        x = np.asarray(block, dtype=np.float64)
+        if x.shape[1] == 0:
+            return
+        self.peak = max(self.peak, float(np.abs(x).max()))
+        for i, (b, a, gain, state) in enumerate(self._filters):
+            x, state = signal.lfilter(b, a, x, axis=-1, zi=state)
+            x = gain * x
+            self._filters[i] = (b, a, gain, state)
+        cumulative = np.cumsum(x * x, axis=-1)
+        start = self._total
+        self._total += x.shape[1]
+        while True:
+            edge = int(len(self._marks) * self.rate / 10)
+            if edge > self._total:
+                break
+            self._marks.append(self._energy + cumulative[:, edge - start - 1])
+        self._energy = self._energy + cumulative[:, -1]
+
+    def integrated(self) -> float:
+        """Integrated loudness in LUFS of everything measured so far (-inf for silence)."""
+        marks = np.array(self._marks)
+        if len(marks) >= 5:
+            z = (marks[4:] - marks[:-4]) / (0.4 * self.rate)
+        elif self._total:
+            z = (self._energy / self._total)[None, :]
+        else:
+            return float("-inf")
+        with np.errstate(divide="ignore"):
+            levels = -0.691 + 10 * np.log10(z @ self._weights)
+        gated = z[levels >= -70.0]
+        if len(gated) == 0:
+            return float("-inf")
+        relative = -0.691 + 10 * np.log10(gated.mean(axis=0) @ self._weights) - 10.0
+        gated = z[(levels > relative) & (levels > -70.0)]
+        if len(gated) == 0:
+            return float("-inf")
+        return float(-0.691 + 10 * np.log10(gated.mean(axis=0) @ self._weights))
+
+
+def loudness(audio: Audio) -> float:
+    """Integrated loudness in LUFS (EBU R128 / ITU-R BS.1770, pyloudnorm's K-weighting)."""
+    meter = LoudnessMeter(audio.rate, audio.channels)
+    meter.add(audio.samples)
+    return meter.integrated()
+
+
+def loudness_gain(
+    current_lufs: float, target_lufs: float, peak: float, limit: float = 0.99
+) -> float:
+    """Linear gain that brings `current_lufs` to `target_lufs` without pushing `peak` past `limit`."""
+    if not np.isfinite(current_lufs) or peak <= 0:
+        return 1.0
+    gain = 10 ** ((target_lufs - current_lufs) / 20)
+    if peak * gain > limit:
+        gain = limit / peak
+    return float(gain)
 
 
 def normalize_loudness(audio: Audio, target_lufs: float, peak: float = 0.99) -> Audio:
     """Audio scaled to the target integrated loudness, limited so no sample exceeds `peak`."""
-    current = loudness(audio)
-    if not np.isfinite(current):
-        return audio
-    gain = 10 ** ((target_lufs - current) / 20)
-    top = float(np.abs(audio.samples).max()) * gain
-    if top > peak:
-        gain *= peak / top
+    top = float(np.abs(audio.samples).max()) if audio.frames else 0.0
+    gain = loudness_gain(loudness(audio), target_lufs, top, peak)
     return Audio(audio.samples * gain, audio.rate)
 
 
@@ -277,7 +396,12 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise AudioError(f"{target}: output folder {folder} is not writable")
     if target.is_dir():
         raise AudioError(f"{target}: is a directory")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=folder)
+    except OSError as exc:
+        raise AudioError(
+            f"{target}: output folder {folder} is not writable ({exc.strerror})"
+        ) from None
     os.close(fd)
     try:
         yield Path(tmp)
@@ -291,6 +415,10 @@ def encode(audio: Audio, fmt: str = "wav", subtype: str | None = None) -> bytes:
     """Encode audio to bytes in a container named by extension (wav, flac, ogg, mp3, opus, m4a)."""
     ext = "." + fmt.lower().lstrip(".")
     check_samples(audio.samples, audio.rate)
+    if ext == ".mp3" and audio.channels > 2:
+        raise AudioError(
+            f"MP3 holds at most 2 channels, this audio has {audio.channels}; use .wav or .flac"
+        )
     data = np.clip(audio.samples, -1.0, 1.0).T
     if ext in WRITE_FORMATS:
         buf = io.BytesIO()
@@ -299,23 +427,32 @@ def encode(audio: Audio, fmt: str = "wav", subtype: str | None = None) -> bytes:
         sf.write(buf, data, audio.rate, format=WRITE_FORMATS[ext], subtype=subtype)
         return buf.getvalue()
     if ext in FFMPEG_WRITE:
-        rate = audio.rate
-        if ext == ".opus" and rate not in (8000, 12000, 16000, 24000, 48000):
-            audio, rate = audio.to_rate(48000), 48000
-            data = np.clip(audio.samples, -1.0, 1.0).T
-        container = {".opus": "ogg", ".m4a": "ipod", ".aac": "adts"}[ext]
+        return _encode_ffmpeg(audio, ext)
+    raise AudioError(f"cannot write '{ext}' files; use one of .wav .flac .ogg .mp3 .opus .m4a")
+
+
+def _encode_ffmpeg(audio: Audio, ext: str) -> bytes:
+    """Opus, M4A and AAC through the bundled ffmpeg (via a temporary file: MP4 needs seeking)."""
+    rate = audio.rate
+    if ext == ".opus" and rate not in (8000, 12000, 16000, 24000, 48000):
+        audio, rate = audio.to_rate(48000), 48000
+    data = np.clip(audio.samples, -1.0, 1.0).T
+    container = {".opus": "ogg", ".m4a": "ipod", ".aac": "adts"}[ext]
+    codec = list(FFMPEG_WRITE[ext])
+    if ext == ".opus" and audio.channels > 2:
+        codec += ["-mapping_family", "1" if audio.channels <= 8 else "255"]
+    with tempfile.TemporaryDirectory(prefix="voicebox-") as folder:
+        out = Path(folder) / f"out{ext}"
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-f", "f32le"]
         cmd += ["-ar", str(rate), "-ac", str(audio.channels), "-i", "-"]
-        cmd += FFMPEG_WRITE[ext] + ["-f", container, "-"]
+        cmd += codec + ["-f", container, "-y", str(out)]
         proc = subprocess.run(
             cmd, input=np.ascontiguousarray(data, dtype="<f4").tobytes(), capture_output=True
         )
-        if proc.returncode != 0:
-            raise AudioError(
-                f"cannot encode {ext[1:]}: {proc.stderr.decode(errors='replace').strip()}"
-            )
-        return proc.stdout
-    raise AudioError(f"cannot write '{ext}' files; use one of .wav .flac .ogg .mp3 .opus .m4a")
+        if proc.returncode != 0 or not out.exists():
+            lines = proc.stderr.decode(errors="replace").strip().splitlines()
+            raise AudioError(f"cannot encode {ext[1:]}: {lines[-1] if lines else 'ffmpeg failed'}")
+        return out.read_bytes()
 
 
 def save(audio: Audio, path: str | os.PathLike[str], subtype: str | None = None) -> Path:
@@ -331,27 +468,33 @@ def save(audio: Audio, path: str | os.PathLike[str], subtype: str | None = None)
 
 
 class StreamWriter:
-    """Write blocks to a WAV/FLAC file as they are produced; atomic on close, removed on failure."""
+    """Write blocks to a WAV/FLAC/OGG/MP3 file as they are produced; atomic on close, removed on failure."""
 
     def __init__(
         self, path: str | os.PathLike[str], rate: int, channels: int, subtype: str | None = None
     ):
         self.path = Path(path)
         ext = self.path.suffix.lower()
-        if ext not in (".wav", ".flac", ".ogg"):
-            raise AudioError(f"{self.path}: streaming output supports .wav .flac .ogg")
+        if ext not in (".wav", ".flac", ".ogg", ".mp3"):
+            raise AudioError(f"{self.path}: streaming output supports .wav .flac .ogg .mp3")
+        if ext == ".mp3" and channels > 2:
+            raise AudioError(f"{self.path}: MP3 holds at most 2 channels; use .wav or .flac")
         self._ctx = atomic_path(self.path)
         self._tmp = self._ctx.__enter__()
         if subtype is None and ext == ".wav":
             subtype = "PCM_16"
-        self._file = sf.SoundFile(
-            self._tmp,
-            "w",
-            samplerate=rate,
-            channels=channels,
-            format=WRITE_FORMATS[ext],
-            subtype=subtype,
-        )
+        try:
+            self._file = sf.SoundFile(
+                self._tmp,
+                "w",
+                samplerate=rate,
+                channels=channels,
+                format=WRITE_FORMATS[ext],
+                subtype=subtype,
+            )
+        except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+            self._ctx.__exit__(AudioError, None, None)
+            raise AudioError(f"{self.path}: cannot write this format here ({exc})") from None
 
     def write(self, block: np.ndarray) -> None:
         self._file.write(np.clip(np.asarray(block, dtype=np.float32), -1.0, 1.0).T)

@@ -1,0 +1,234 @@
+"""Clean benchmark: dfn3 vs rnnoise vs gate side by side, our pipeline's overhead, RTF and memory.
+
+Usage: .venv/bin/python bench/clean.py [--quick] [--hour-minutes 60]
+- generated mixtures (Piper speech + pink noise + 50 Hz hum) at 0/5/10 dB: PESQ-WB, STOI, DNSMOS, RTF
+- VoiceBank+DEMAND pairs from ../shared/data/denoise when present (skipped cleanly when absent)
+- our dfn3 path vs the bare engine (a plain ctypes frame loop) on the same 48 kHz audio: time ratio
+- peak RSS (VmHWM) of clean_file on a generated 1-hour file, in a fresh subprocess
+Writes bench/results/clean.json. CPU times are process CPU seconds (the machine is shared, so wall
+time is reported too, but CPU time is the fair number); every engine runs on 1 thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("VOICEBOX_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import numpy as np  # noqa: E402
+import soundfile as sf  # noqa: E402
+
+from voicebox.audio import Audio, load, resample  # noqa: E402
+from voicebox.engines import denoise  # noqa: E402
+from voicebox.engines.quality import dnsmos  # noqa: E402
+from voicebox.tasks.clean import clean  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data" / "denoise" / "voicebank_demand_pairs"
+RESULTS = ROOT / "bench" / "results" / "clean.json"
+SNRS = (0.0, 5.0, 10.0)
+TEXT = (
+    "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue background. "
+    "It is easy to tell the depth of a well. These days a chicken leg is a rare dish. "
+    "Rice is often served in round bowls. The juice of lemons makes fine punch. "
+    "The box was thrown beside the parked truck. The hogs were fed chopped corn and garbage."
+)
+
+
+def metrics(reference: np.ndarray, signal: Audio) -> dict[str, float]:
+    """PESQ-WB and STOI against the clean reference (16 kHz), and reference-free DNSMOS."""
+    from pesq import pesq
+    from pystoi import stoi
+
+    ref16 = resample(reference, signal.rate, 16_000) if signal.rate != 16_000 else reference
+    deg16 = signal.to_rate(16_000).samples[0]
+    scores = dnsmos(signal)
+    try:
+        p = float(pesq(16_000, ref16, deg16, "wb"))
+    except Exception:  # pesq raises on silent or too-short input
+        p = float("nan")
+    return {
+        "pesq_wb": round(p, 3),
+        "stoi": round(float(stoi(ref16, deg16, 16_000)), 3),
+        "dnsmos_ovrl": round(scores["ovrl"], 3),
+        "dnsmos_sig": round(scores["sig"], 3),
+        "dnsmos_bak": round(scores["bak"], 3),
+    }
+
+
+def timed_clean(noisy: Audio, engine: str) -> tuple[Audio, float, float]:
+    """Clean once (engine already warm) and return (output, cpu seconds, wall seconds)."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    out = clean(noisy, engine)
+    return out, time.process_time() - cpu, time.perf_counter() - wall
+
+
+def compare(name: str, reference: np.ndarray, noisy: Audio) -> dict[str, object]:
+    row: dict[str, object] = {"case": name, "seconds": round(noisy.duration, 2)}
+    row["noisy"] = metrics(reference, noisy)
+    for engine in denoise.ENGINES:
+        out, cpu, wall = timed_clean(noisy, engine)
+        row[engine] = metrics(reference, out) | {
+            "rtf_cpu": round(cpu / noisy.duration, 4),
+            "rtf_wall": round(wall / noisy.duration, 4),
+        }
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def generated(speech: Audio) -> list[dict[str, object]]:
+    from conftest import hum, mix, pink_noise
+
+    x = speech.samples[0]
+    noise = pink_noise(len(x), seed=7) + 0.6 * hum(len(x), speech.rate)
+    return [
+        compare(f"pink+hum {snr:g} dB", x, Audio(mix(x, noise, snr), speech.rate)) for snr in SNRS
+    ]
+
+
+def voicebank() -> list[dict[str, object]] | str:
+    if not (DATA / "clean").is_dir():
+        return "skipped: ../shared/data/denoise/voicebank_demand_pairs not present"
+    rows = []
+    for path in sorted((DATA / "noisy").glob("*.wav")):
+        reference = load(DATA / "clean" / path.name).samples[0]
+        rows.append(compare(f"voicebank {path.stem}", reference, load(path)))
+    return rows
+
+
+def overhead(speech: Audio, seconds: float) -> dict[str, float]:
+    """Our dfn3 path vs a bare ctypes loop over DeepFilterNet3 frames on identical 48 kHz audio."""
+    x48 = resample(speech.samples[0], speech.rate, 48_000)
+    x48 = np.tile(x48, int(np.ceil(seconds * 48_000 / len(x48))))[: int(seconds * 48_000)]
+    lib, model = denoise._dfn_library()
+
+    def bare() -> float:
+        state = lib.df_create(model, 100.0, None)
+        out = np.zeros(480, dtype=np.float32)
+        ptr = ctypes.POINTER(ctypes.c_float)
+        start = time.process_time()
+        for i in range(0, len(x48) - 479, 480):
+            frame = np.ascontiguousarray(x48[i : i + 480])
+            lib.df_process_frame(state, frame.ctypes.data_as(ptr), out.ctypes.data_as(ptr))
+        spent = time.process_time() - start
+        lib.df_free(state)
+        return spent
+
+    def ours(rate: int) -> float:
+        audio = Audio(x48, 48_000) if rate == 48_000 else Audio(x48, 48_000).to_rate(rate)
+        start = time.process_time()
+        clean(audio, "dfn3")
+        return time.process_time() - start
+
+    bare(), ours(48_000)  # warm up
+    runs = [(bare(), ours(48_000), ours(16_000)) for _ in range(3)]  # interleaved: fair under load
+    b, o, o16 = (min(r[i] for r in runs) for i in range(3))
+    return {
+        "seconds": seconds,
+        "bare_cpu_s": round(b, 3),
+        "ours_48k_cpu_s": round(o, 3),
+        "ours_16k_cpu_s": round(o16, 3),
+        "ratio_48k": round(o / b, 4),
+        "ratio_16k_with_resampling": round(o16 / b, 4),
+        "bare_rtf_cpu": round(b / seconds, 4),
+        "ours_rtf_cpu_48k": round(o / seconds, 4),
+        "ours_rtf_cpu_16k": round(o16 / seconds, 4),
+    }
+
+
+CHILD = """
+import json, sys, time
+sys.path.insert(0, {src!r})
+from voicebox.tasks.clean import clean_file
+start, cpu = time.perf_counter(), time.process_time()
+report = clean_file({src_file!r}, {dst_file!r}, engine="dfn3")
+# ru_maxrss would carry the parent's peak across fork+exec on Linux; VmHWM is this image's own
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
+print(json.dumps({{
+    "maxrss_mb": int(hwm) / 1024,
+    "wall_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu,
+    "duration_s": report.duration,
+}}))
+"""
+
+
+def long_file_memory(speech: Audio, minutes: float) -> dict[str, object]:
+    """Clean a generated long 16 kHz mono noisy file in a fresh process; report its peak RSS."""
+    from conftest import hum, mix, pink_noise
+
+    rate = 16_000
+    x = speech.to_rate(rate).samples[0]
+    x = mix(x, pink_noise(len(x), seed=3) + 0.6 * hum(len(x), rate), 5.0)
+    with tempfile.TemporaryDirectory(prefix="voicebox-bench-") as folder:
+        src, dst = Path(folder) / "long.wav", Path(folder) / "long_clean.wav"
+        total = int(minutes * 60 * rate)
+        with sf.SoundFile(src, "w", samplerate=rate, channels=1, subtype="PCM_16") as f:
+            for start in range(0, total, len(x)):
+                f.write(x[: min(len(x), total - start)])
+        code = CHILD.format(src=str(ROOT / "src"), src_file=str(src), dst_file=str(dst))
+        env = dict(os.environ, VOICEBOX_THREADS="1", OMP_NUM_THREADS="1")
+        proc = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+        )
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        result["output_frames_equal"] = sf.info(str(dst)).frames == total
+    result["minutes"] = minutes
+    result["rtf_cpu"] = round(result["cpu_s"] / result["duration_s"], 4)
+    result["rtf_wall"] = round(result["wall_s"] / result["duration_s"], 4)
+    result["maxrss_mb"] = round(result["maxrss_mb"], 1)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="5 dB only, no voicebank, 2 min file")
+    parser.add_argument("--hour-minutes", type=float, default=60.0, help="length of the long file")
+    parser.add_argument(
+        "--parts", default="quality,overhead,long", help="comma list; others kept from the last run"
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results file to update")
+    args = parser.parse_args()
+    parts = set(args.parts.split(","))
+    from conftest import synthesise
+
+    speech = synthesise(TEXT)
+    clean(Audio(speech.samples[:, :48_000], speech.rate), "dfn3")  # load engines once
+    clean(Audio(speech.samples[:, :48_000], speech.rate), "rnnoise")
+    clean(Audio(speech.samples[:, :48_000], speech.rate), "gate")
+    results: dict[str, object] = json.loads(args.out.read_text()) if args.out.exists() else {}
+    results["machine"] = f"{os.cpu_count()} CPUs, 1 engine thread, load {os.getloadavg()[0]:.1f}"
+    results["default_strength_db"] = denoise.DEFAULT_STRENGTH
+    if args.quick:
+        global SNRS
+        SNRS = (5.0,)
+    if "quality" in parts:
+        results["generated"] = generated(speech)
+        results["voicebank_demand"] = "skipped: --quick" if args.quick else voicebank()
+    if "overhead" in parts:
+        results["dfn3_overhead"] = overhead(speech, 30.0)
+        print(json.dumps(results["dfn3_overhead"]), flush=True)
+    if "long" in parts:
+        minutes = 2.0 if args.quick else args.hour_minutes
+        results["long_file"] = long_file_memory(speech, minutes)
+        print(json.dumps(results["long_file"]), flush=True)
+    results["bench_maxrss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

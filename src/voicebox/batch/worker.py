@@ -1,0 +1,128 @@
+"""Run one batch item inside a worker (a pool process or a Ray actor) and describe how it went.
+
+Engines load lazily inside the task modules and stay cached for the life of the process, so a
+worker pays for each engine once. Every output is written atomically by the task's own writer.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import time
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ..errors import InputError, VoiceboxError
+from .jobs import fingerprint
+from .manifest import Item
+
+REASON_MAX = 300
+
+
+def one_line(text: str) -> str:
+    """An error message squeezed onto one line of bounded length."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= REASON_MAX else line[: REASON_MAX - 1] + "…"
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MiB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1 << 20 if sys.platform == "darwin" else 1 << 10), 1)
+
+
+def _clean(item: Item, dst: Path) -> float:
+    from ..tasks.clean import clean_file
+
+    o = item.options
+    report = clean_file(
+        item.source,
+        dst,
+        engine=o.get("engine", "dfn3"),
+        strength=o.get("strength"),
+        dehum=o.get("dehum", False),
+        loudness=o.get("loudness"),
+    )
+    return float(report.duration)
+
+
+def _read(item: Item, dst: Path) -> float:
+    from ..audio import save
+    from ..tasks.read import read
+
+    o = item.options
+    kwargs: dict[str, Any] = {"voice": o.get("voice"), "lang": o.get("lang")}
+    for name in ("blend", "speed", "pitch"):
+        if name in o:
+            kwargs[name] = o[name]
+    speech = read(o["text"], **kwargs)
+    save(speech.audio, dst)
+    return float(speech.audio.duration)
+
+
+def _transcribe(item: Item, dst: Path) -> float:
+    from ..audio import load
+    from ..tasks.transcribe import transcribe
+
+    audio = load(item.source)
+    transcript = transcribe(audio)
+    transcript.write(dst, item.options.get("format") or dst.suffix.lstrip(".") or "json")
+    return float(audio.duration)
+
+
+def _edit(item: Item, dst: Path) -> float:
+    from ..audio import load, save
+    from ..tasks.edit import edit
+
+    o = item.options
+    if not any(o.get(k) for k in ("replace", "delete", "insert_after", "transcript")):
+        raise InputError("nothing to edit: give replace, delete, insert_after or transcript")
+    audio = load(item.source)
+    kwargs: dict[str, Any] = {
+        "replace": [tuple(p) for p in o.get("replace", [])] or None,
+        "delete": list(o.get("delete", [])) or None,
+        "insert_after": [tuple(p) for p in o.get("insert_after", [])] or None,
+        "transcript": o.get("transcript"),
+        "occurrence": o.get("occurrence"),
+    }
+    if "engine" in o:
+        kwargs["engine"] = o["engine"]
+    result = edit(audio, **kwargs)
+    if result.audio is None:
+        raise InputError("the edit produced no audio")
+    save(result.audio, dst)
+    return float(audio.duration)
+
+
+ADAPTERS = {"clean": _clean, "read": _read, "transcribe": _transcribe, "edit": _edit}
+
+
+def run_item(task: str, data: dict[str, Any], out_dir: str) -> dict[str, Any]:
+    """Do one item and return its result: status ok/failed, a one-line reason, times, memory."""
+    item = Item.from_dict(data)
+    started, cpu = time.perf_counter(), time.process_time()
+    result: dict[str, Any] = {"key": item.key, "status": "failed", "reason": None}
+    try:
+        if item.source is not None:
+            try:
+                result["input"] = fingerprint(item.source)
+            except FileNotFoundError:
+                raise InputError(f"{item.source}: no such file") from None
+            except OSError as exc:
+                raise InputError(f"{item.source}: cannot read ({exc.strerror})") from None
+        dst = Path(out_dir) / PurePosixPath(item.output)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        result["audio_seconds"] = round(ADAPTERS[task](item, dst), 3)
+        result["status"] = "ok"
+    except VoiceboxError as exc:
+        result["reason"] = one_line(str(exc))
+    except MemoryError:
+        result["reason"] = "out of memory"
+    except Exception as exc:  # a bug or an engine failure on this item: report it, keep going
+        result["reason"] = one_line(f"{type(exc).__name__}: {exc}")
+    result["seconds"] = round(time.perf_counter() - started, 3)
+    result["cpu_seconds"] = round(time.process_time() - cpu, 3)
+    result["pid"] = os.getpid()
+    result["rss_mb"] = peak_rss_mb()
+    return result

@@ -1,0 +1,144 @@
+"""`voicebox clean`: remove noise and hum from speech files, one file or whole folders."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from ..errors import AudioError, InputError, VoiceboxError
+from .app import app, err, progress_bar
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".opus", ".m4a", ".aac", ".aiff", ".aif"}
+
+
+def _collect(inputs: list[Path]) -> list[tuple[Path, Path]]:
+    """(file, name relative to the output folder) for every input file and audio file in input folders."""
+    found: list[tuple[Path, Path]] = []
+    for item in inputs:
+        if item.is_dir():
+            files = sorted(
+                p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
+            )
+            if not files:
+                raise InputError(f"{item}: folder holds no audio files")
+            found += [(p, Path(item.name) / p.relative_to(item)) for p in files]
+        else:
+            found.append((item, Path(item.name)))
+    return found
+
+
+def _plan(inputs: list[Path], out: Path) -> list[tuple[Path, Path]]:
+    """Pair each input with its output path: file → file, or many → mirrored names in a folder."""
+    from ..tasks.clean import STREAM_FORMATS
+
+    single_file = len(inputs) == 1 and not inputs[0].is_dir()
+    if single_file and not out.is_dir() and out.suffix:
+        return [(inputs[0], out)]
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder; give a folder for several inputs")
+    if out.suffix.lower() in AUDIO_SUFFIXES:
+        if inputs[0].is_dir():
+            raise InputError(f"{inputs[0]}: is a folder; -o must be an output folder, not a file")
+        raise InputError(f"{out}: several inputs need -o to be an output folder, not a file")
+    plan, taken = [], set()
+    for src, rel in _collect(inputs):
+        suffix = src.suffix.lower() if src.suffix.lower() in STREAM_FORMATS else ".wav"
+        dst = out / rel.with_suffix(suffix)
+        stem, n = dst.with_suffix(""), 1
+        while dst in taken:
+            dst = Path(f"{stem}-{n}{suffix}")
+            n += 1
+        taken.add(dst)
+        plan.append((src, dst))
+    return plan
+
+
+def _check_not_input(plan: list[tuple[Path, Path]]) -> None:
+    sources = {src.resolve() for src, _ in plan}
+    for _, dst in plan:
+        if dst.resolve() in sources:
+            raise InputError(f"{dst}: refusing to overwrite an input; choose another output")
+
+
+def _summary(report: dict) -> str:
+    line = (
+        f"cleaned {report['src']} → {report['dst']}: {report['duration']:.1f} s "
+        f"in {report['seconds']:.1f} s (RTF {report['rtf']:.3f})"
+    )
+    if report.get("hum_hz"):
+        line += f", hum {report['hum_hz'][0]:.0f} Hz notched"
+    if report.get("dnsmos_before") and report.get("dnsmos_after"):
+        line += (
+            f", DNSMOS OVRL {report['dnsmos_before']['ovrl']:.2f}"
+            f" → {report['dnsmos_after']['ovrl']:.2f}"
+        )
+    return line
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AudioError(f"{folder}: cannot create output folder ({exc.strerror})") from None
+
+
+@app.command()
+def clean(
+    inputs: list[Path] = typer.Argument(..., help="Audio files or folders to clean."),
+    out: Path = typer.Option(
+        ...,
+        "-o",
+        "--output",
+        help="Output file (one input) or folder (several inputs or a folder).",
+    ),
+    engine: str = typer.Option("dfn3", "--engine", "-e", help="dfn3 (best), rnnoise or gate."),
+    strength: float | None = typer.Option(
+        None,
+        "--strength",
+        help="Most noise to remove, in dB (default: 24 for dfn3, 12 for rnnoise and gate).",
+    ),
+    dehum: bool = typer.Option(False, "--dehum", help="Detect and notch 50/60 Hz mains hum."),
+    loudness: float | None = typer.Option(
+        None, "--loudness", help="Normalise to this EBU R128 loudness in LUFS (e.g. -16)."
+    ),
+    score: bool = typer.Option(False, "--score", help="Rate input and output with DNSMOS."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+) -> None:
+    """Remove background noise (and optionally hum) from speech; keeps rate, channels and length."""
+    from ..engines.denoise import check_engine
+    from ..tasks.clean import clean_file
+
+    check_engine(engine)
+    for item in inputs:
+        if not item.exists():
+            raise InputError(f"{item}: no such file or folder")
+    single = len(inputs) == 1 and not inputs[0].is_dir()
+    plan = _plan(inputs, out)
+    _check_not_input(plan)
+    folder_mode = len(plan) > 1 or plan[0][1] != out
+    reports, failures = [], 0
+    for src, dst in plan:
+        try:
+            if folder_mode:
+                _make_folder(dst.parent)
+            with progress_bar(f"cleaning {src.name}", unit="s") as progress:
+                report = clean_file(
+                    src, dst, engine, strength, dehum, loudness, score, progress
+                ).to_dict()
+        except VoiceboxError as exc:
+            if len(plan) == 1:
+                raise
+            failures += 1
+            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            continue
+        reports.append(report)
+        if not as_json:
+            err.print(_summary(report), highlight=False, soft_wrap=True)
+    if as_json:
+        sys.stdout.write(json.dumps(reports[0] if single else reports, indent=2) + "\n")
+        sys.stdout.flush()
+    if failures:
+        raise typer.Exit(code=1)

@@ -1,0 +1,107 @@
+"""`voicebox edit`: replace, delete or insert words in a recording, or apply an edited transcript."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+import typer
+from typer.core import TyperCommand
+
+from ..errors import InputError
+from .app import app, err, progress_bar
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read the edited transcript ({exc})") from None
+
+
+def _subtype(src: Path, out: Path) -> str | None:
+    """Keep the input's sample format when writing the same container, so untouched samples stay exact."""
+    import soundfile as sf
+
+    if src.suffix.lower() != out.suffix.lower():
+        return None
+    try:
+        return sf.info(str(src)).subtype
+    except (sf.LibsndfileError, RuntimeError):
+        return None
+
+
+class _PairsCommand(TyperCommand):
+    """Typer has no repeatable two-value options; give --replace/--insert-after nargs=2 here."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if param.name in PAIR_OPTIONS:
+                param.nargs = 2
+                param.process_value = _pairs  # type: ignore[method-assign]
+
+
+def _pairs(ctx: click.Context, value: object) -> list[tuple[str, str]]:
+    """The raw (OLD, NEW) tuples click collected for a repeatable two-value option."""
+    return [(str(a), str(b)) for a, b in (value or ())]  # type: ignore[union-attr]
+
+
+PAIR_OPTIONS = ("replace", "insert_after")
+
+
+@app.command(cls=_PairsCommand)
+def edit(
+    path: Path = typer.Argument(..., help="Recording to edit (English speech)."),
+    out: Path | None = typer.Option(None, "-o", "--output", help="Edited audio file."),
+    replace: list[str] = typer.Option(
+        [], "--replace", help="Replace phrase OLD with NEW (repeatable).", metavar="OLD NEW"
+    ),
+    delete: list[str] = typer.Option([], "--delete", help="Delete a phrase (repeatable)."),
+    insert_after: list[str] = typer.Option(
+        [], "--insert-after", help="Insert NEW after PHRASE (repeatable).", metavar="PHRASE NEW"
+    ),
+    transcript: Path | None = typer.Option(
+        None, "--transcript", help="Text file with the edited full transcript."
+    ),
+    occurrence: int | None = typer.Option(
+        None, "--occurrence", help="Which occurrence (1, 2, ...) when a phrase repeats."
+    ),
+    plan: bool = typer.Option(False, "--plan", help="Print the plan; write no audio."),
+    engine: str = typer.Option("stock", "--engine", help="stock (bundled voices) or voicebox."),
+    voice: str | None = typer.Option(
+        None, "--voice", help="Speak new words with this voice instead of the nearest match."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+) -> None:
+    """Edit what is said in a recording; untouched audio stays sample-exact."""
+    from ..audio import load, save
+    from ..tasks.edit import edit as run
+
+    if not plan and out is None:
+        raise InputError("give -o OUT for the edited audio (or --plan to only see the plan)")
+    edited = _read_text(transcript) if transcript is not None else None
+    audio = load(path)
+    with progress_bar("editing", unit="steps") as progress:
+        result = run(
+            audio,
+            replace=[tuple(p) for p in replace],
+            delete=list(delete),
+            insert_after=[tuple(p) for p in insert_after],
+            transcript=edited,
+            occurrence=occurrence,
+            plan_only=plan,
+            engine=engine,
+            voice=voice,
+            progress=progress,
+        )
+    if as_json:
+        sys.stdout.write(json.dumps(result.plan.to_dict(), indent=2) + "\n")
+    elif plan:
+        sys.stdout.write(result.plan.describe() + "\n")
+    else:
+        err.print(result.plan.describe(), highlight=False, soft_wrap=True)
+    if not plan and result.audio is not None and out is not None:
+        save(result.audio, out, subtype=_subtype(path, out))

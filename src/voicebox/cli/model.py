@@ -1,0 +1,96 @@
+"""`voicebox train` and `voicebox infill`: train the Voicebox model parts and fill speech from text."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from ..errors import InputError
+from .app import app, err
+
+
+@app.command()
+def train(
+    config: Path = typer.Option(
+        ..., "--config", help="Model config YAML (configs/small.yaml ...)."
+    ),
+    data: Path = typer.Option(..., "--data", help="Corpus folder (manifest.jsonl, wavs/, mels/)."),
+    part: str = typer.Option("audio", "--part", help="Which network: audio, duration or vocoder."),
+    out: Path = typer.Option(..., "--out", help="Checkpoint folder (resumed when it has a state)."),
+    steps: int = typer.Option(0, "--steps", help="Stop after this many steps (0 = config total)."),
+    total_steps: int = typer.Option(
+        0, "--total-steps", help="Length of the LR schedule (0 = the config's total_steps)."
+    ),
+    threads: int = typer.Option(
+        0, "--threads", help="Torch threads (0 = config / VOICEBOX_THREADS)."
+    ),
+    fresh: bool = typer.Option(False, "--fresh", help="Start over instead of resuming."),
+) -> None:
+    """Train one model part; runs data-parallel unchanged under `torchrun --nproc_per_node N`."""
+    from ..model.train import train as run_train
+
+    summary = run_train(
+        config,
+        data,
+        part,
+        out,
+        resume=not fresh,
+        max_steps=steps or None,
+        threads=threads or None,
+        total_steps=total_steps or None,
+        echo=lambda line: err.print(line, highlight=False, soft_wrap=True),
+    )
+    if (
+        os.environ.get("RANK", "0") == "0"
+    ):  # under torchrun, one summary line rather than one per rank
+        err.print(f"{summary['part']}: step {summary['step']}, checkpoints in {summary['out']}")
+
+
+def _parse_mask(spec: list[str]) -> list[tuple[float, float]]:
+    ranges = []
+    for item in spec:
+        try:
+            start, end = (float(x) for x in item.split("-", 1))
+        except ValueError:
+            raise InputError(
+                f"--mask wants START-END in seconds (e.g. 1.2-2.5), got {item!r}"
+            ) from None
+        ranges.append((start, end))
+    return ranges
+
+
+@app.command()
+def infill(
+    text: str = typer.Argument(..., help="Transcript of the whole output."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output audio file (.wav, .flac, ...)."),
+    context: Path | None = typer.Option(None, "--context", help="Audio to keep and continue from."),
+    context_text: str | None = typer.Option(None, "--context-text", help="Its transcript."),
+    mask: list[str] = typer.Option([], "--mask", help="START-END seconds of the context to redo."),
+    nfe: int = typer.Option(16, "--nfe", help="ODE function evaluations."),
+    guidance: float = typer.Option(0.7, "--guidance", help="Classifier-free guidance strength."),
+    solver: str = typer.Option("midpoint", "--solver", help="euler or midpoint."),
+    seed: int | None = typer.Option(None, "--seed", help="Fix the noise for repeatable output."),
+    speed: float = typer.Option(1.0, "--speed", help="Speaking rate of generated phones."),
+    checkpoint: str | None = typer.Option(None, "--checkpoint", help="Checkpoint name or folder."),
+) -> None:
+    """Speak TEXT with the Voicebox model, keeping what it shares with --context outside --mask."""
+    from ..audio import load, save
+    from ..model.sample import infill as run_infill
+
+    ctx = load(context) if context is not None else None
+    audio = run_infill(
+        text,
+        ctx,
+        _parse_mask(mask) or None,
+        nfe=nfe,
+        guidance=guidance,
+        solver=solver,
+        seed=seed,
+        context_text=context_text,
+        duration_scale=1.0 / speed if speed > 0 else 0.0,
+        checkpoint_name=checkpoint,
+    )
+    path = save(audio, out)
+    err.print(f"wrote {path} ({audio.duration:.2f} s)")

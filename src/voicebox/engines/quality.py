@@ -1,0 +1,60 @@
+"""Reference-free speech quality (DNSMOS P.835, the ONNX models inside speechmos).
+
+Tells whether cleaning helped without a clean reference: OVRL (overall), SIG (speech), BAK (noise).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import warnings
+from typing import Any
+
+import numpy as np
+
+from ..audio import Audio
+from ..config import threads
+from ..errors import EngineError
+
+RATE = 16_000
+
+
+@functools.cache
+def _scorer() -> Any:  # noqa: ANN401 - speechmos.dnsmos.DNSMOS
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import onnxruntime as ort
+            from speechmos import dnsmos
+    except ImportError as exc:
+        raise EngineError(f"DNSMOS is not installed ({exc.name}); pip install speechmos") from None
+
+    class _DNSMOS(dnsmos.DNSMOS):
+        """speechmos' scorer with sessions limited to our thread budget."""
+
+        def __init__(self, primary: str, p808: str) -> None:
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads()
+            options.inter_op_num_threads = 1
+            cpu = ["CPUExecutionProvider"]
+            self.primary_model_path = primary
+            self.onnx_sess = ort.InferenceSession(primary, options, providers=cpu)
+            self.p808_onnx_sess = ort.InferenceSession(p808, options, providers=cpu)
+
+    folder = os.path.join(os.path.dirname(os.path.abspath(dnsmos.__file__)), "dnsmos_models")
+    return _DNSMOS(os.path.join(folder, "sig_bak_ovr.onnx"), os.path.join(folder, "model_v8.onnx"))
+
+
+def dnsmos(audio: Audio) -> dict[str, float]:
+    """DNSMOS scores {ovrl, sig, bak} (1-5, higher is better) of the channel average at 16 kHz."""
+    x = audio.to_rate(RATE).mono() if audio.rate != RATE else audio.mono()
+    x = np.clip(np.nan_to_num(x.astype(np.float32)), -1.0, 1.0)
+    if x.size < RATE // 10:
+        raise EngineError("DNSMOS needs at least 0.1 s of audio")
+    result = _scorer()(x, RATE, False)
+    return {
+        "ovrl": float(result["ovrl_mos"]),
+        "sig": float(result["sig_mos"]),
+        "bak": float(result["bak_mos"]),
+    }

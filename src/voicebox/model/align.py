@@ -1,0 +1,139 @@
+"""Phone-level forced alignment with pocketsphinx: which phone is spoken in each mel frame.
+
+Voicebox conditions on frame-aligned phones; pocketsphinx's bundled en-us model aligns known text on CMU
+phones, so the paper's recipe (a forced aligner) works offline. Times come out at 100 frames/s and are
+converted to MEL frames so the durations sum exactly to `features.frames_for(n_samples)`.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..audio import Audio
+from ..errors import AudioError, InputError
+from .features import MEL, frames_for
+from .phones import PHONE_ID, SIL, g2p_words
+
+RATE = 16_000
+SPHINX_FPS = 100.0
+_lock = threading.Lock()
+
+
+@dataclass
+class WordTiming:
+    """One aligned word (seconds); silences are not listed."""
+
+    text: str
+    start: float
+    end: float
+
+
+@functools.cache
+def _decoder():  # noqa: ANN202 - pocketsphinx.Decoder, created once per process
+    from pocketsphinx import Decoder
+
+    return Decoder(samprate=RATE, bestpath=False, loglevel="FATAL")
+
+
+def _pcm(audio: Audio) -> tuple[bytes, int]:
+    if audio.frames == 0:
+        raise AudioError("cannot align empty audio")
+    x = audio.samples[0] if audio.rate == RATE and audio.channels == 1 else None
+    if x is None:
+        x = audio.to_rate(RATE).mono() if audio.rate != RATE else audio.mono()
+    pcm = (np.clip(x, -1.0, 1.0) * 32767.0).astype("<i2")
+    return pcm.tobytes(), int(pcm.shape[0])
+
+
+def _sphinx_segments(
+    audio: Audio, text: str
+) -> tuple[list[tuple[str, float, float]], list[WordTiming], int]:
+    """(phone, start s, end s) and word timings from a two-pass forced alignment."""
+    entries = [(w.lower().replace("’", "'"), p) for w, p in g2p_words(text) if w]
+    if not entries:
+        raise InputError("text has no words to align")
+    pcm, n = _pcm(audio)
+    with _lock:
+        dec = _decoder()
+        for word, phones in entries:
+            if dec.lookup_word(word) is None:
+                dec.add_word(word, " ".join(phones), True)
+        dec.set_align_text(" ".join(w for w, _ in entries))
+        dec.start_utt()
+        dec.process_raw(pcm, full_utt=True)
+        dec.end_utt()
+        dec.set_alignment()  # never call hyp() after this: it segfaults in pocketsphinx 5
+        dec.start_utt()
+        dec.process_raw(pcm, full_utt=True)
+        dec.end_utt()
+        alignment = dec.get_alignment()
+        if alignment is None:
+            raise AudioError("forced alignment failed: the audio does not match the text")
+        phones: list[tuple[str, float, float]] = []
+        timings: list[WordTiming] = []
+        for word in alignment:
+            name = word.name
+            start, end = word.start / SPHINX_FPS, (word.start + word.duration) / SPHINX_FPS
+            if not name.startswith("<") and not name.startswith("+") and name != "[NOISE]":
+                timings.append(WordTiming(name.split("(")[0], start, end))
+            for ph in word:
+                label = ph.name if ph.name in PHONE_ID else SIL
+                phones.append((label, ph.start / SPHINX_FPS, (ph.start + ph.duration) / SPHINX_FPS))
+    if len(timings) != len(entries):
+        raise AudioError(f"forced alignment found {len(timings)} of {len(entries)} words")
+    return phones, timings, n
+
+
+def to_frames(
+    segments: list[tuple[str, float, float]], total_frames: int, fps: float = MEL.fps
+) -> tuple[list[str], list[int]]:
+    """Turn (phone, start, end) seconds into phones + frame counts summing to total_frames.
+
+    Gaps become SIL, adjacent SILs merge, every phone keeps at least one frame.
+    """
+    spans: list[list] = []
+    t = 0.0
+    for phone, start, end in sorted(segments, key=lambda s: s[1]):
+        if start > t + 1e-6:
+            spans.append([SIL, t, start])
+        spans.append([phone, max(start, t), end])
+        t = max(t, end)
+    end_s = total_frames / fps
+    if t < end_s:
+        spans.append([SIL, t, end_s])
+    merged: list[list] = []
+    for span in spans:
+        if merged and span[0] == SIL and merged[-1][0] == SIL:
+            merged[-1][2] = span[2]
+        elif span[2] > span[1]:
+            merged.append(span)
+    if len(merged) > total_frames:
+        raise AudioError("audio too short for its text")
+    bounds = [int(round(s[2] * fps)) for s in merged]
+    bounds[-1] = total_frames
+    prev = 0
+    for i in range(len(bounds)):  # forward: each phone at least one frame
+        bounds[i] = max(bounds[i], prev + 1)
+        prev = bounds[i]
+    bounds[-1] = total_frames
+    for i in range(len(bounds) - 2, -1, -1):  # backward: leave room for the phones after
+        bounds[i] = min(bounds[i], bounds[i + 1] - 1)
+    durations = np.diff([0, *bounds]).tolist()
+    return [s[0] for s in merged], [int(d) for d in durations]
+
+
+def align_words(audio: Audio, text: str) -> tuple[list[str], list[int], list[WordTiming]]:
+    """Phones, MEL-frame durations and word timings of `audio` speaking `text`."""
+    segments, timings, n = _sphinx_segments(audio, text)
+    phones, durations = to_frames(segments, frames_for(n))
+    return phones, durations, timings
+
+
+def align(audio: Audio, text: str) -> tuple[list[str], list[int]]:
+    """Force-align `text` to `audio`: PHONES symbols and frames per phone (sum = frames_for(n))."""
+    phones, durations, _ = align_words(audio, text)
+    return phones, durations

@@ -1,0 +1,160 @@
+"""Model and training settings as dataclasses, loaded from one YAML file per model size."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import InputError
+
+PARTS = ("audio", "duration", "vocoder")
+
+
+@dataclass
+class ModelConfig:
+    """The audio model: a Transformer predicting the flow-matching vector field over log-mel frames."""
+
+    d_model: int = 256
+    n_layers: int = 6
+    n_heads: int = 4
+    ff_mult: int = 4
+    phone_dim: int = 64
+    conv_pos_kernel: int = 31
+    conv_pos_groups: int = 16
+    dropout: float = 0.0
+    n_mels: int = 80
+    # flow matching (OT-CFM) and its masking / classifier-free-guidance recipe
+    sigma_min: float = 1e-4
+    mel_mean: float = -5.0
+    mel_std: float = 2.5
+    p_span: float = 0.7
+    mask_min: float = 0.7
+    mask_max: float = 1.0
+    p_drop_context: float = 0.3  # whole context dropped (pure TTS)
+    p_drop_phones: float = 0.1  # phones and context dropped together (the unconditional field)
+
+
+@dataclass
+class DurationConfig:
+    """The phone-duration regressor: phones plus partly masked context durations → log durations."""
+
+    d_model: int = 128
+    n_layers: int = 4
+    n_heads: int = 2
+    ff_mult: int = 4
+    phone_dim: int = 64
+    conv_pos_kernel: int = 15
+    conv_pos_groups: int = 16
+    dropout: float = 0.1
+    mask_min: float = 0.1
+    mask_max: float = 1.0
+    p_drop_context: float = 0.3
+
+
+@dataclass
+class VocoderConfig:
+    """The Vocos-style vocoder; fields are passed to model.vocoder.Vocoder as keyword arguments."""
+
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainConfig:
+    """One part's optimisation: batch, schedule, EMA, checkpoints and logging."""
+
+    batch_size: int = 8
+    max_frames: int = 400
+    lr: float = 5e-4
+    min_lr_ratio: float = 0.05
+    warmup_steps: int = 500
+    total_steps: int = 10_000
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.98)
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    bf16: bool = True
+    threads: int = 1
+    num_workers: int = 0
+    seed: int = 0
+    log_every: int = 50
+    eval_every: int = 0
+    eval_batches: int = 4
+    checkpoint_every: int = 500
+    held_out_speakers: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Config:
+    """Everything one model size needs: the three networks and how to train each."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    duration: DurationConfig = field(default_factory=DurationConfig)
+    vocoder: VocoderConfig = field(default_factory=VocoderConfig)
+    train: dict[str, TrainConfig] = field(
+        default_factory=lambda: {part: TrainConfig() for part in PARTS}
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form, suitable for YAML and for storing inside checkpoints."""
+        out = dataclasses.asdict(self)
+        out["vocoder"] = out["vocoder"]["params"]
+        for part in out["train"].values():
+            part["betas"] = list(part["betas"])
+        return out
+
+
+def _build(cls: type, data: dict[str, Any] | None, where: str) -> Any:  # noqa: ANN401
+    data = dict(data or {})
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise InputError(f"unknown setting(s) in {where}: {', '.join(unknown)}")
+    if "betas" in data:
+        data["betas"] = tuple(data["betas"])
+    return cls(**data)
+
+
+def from_dict(data: dict[str, Any]) -> Config:
+    """Build a Config from plain data (a parsed YAML file or a checkpoint's stored config)."""
+    if not isinstance(data, dict):
+        raise InputError(
+            "model config must be a mapping with model/duration/vocoder/train sections"
+        )
+    unknown = sorted(set(data) - {"model", "duration", "vocoder", "train"})
+    if unknown:
+        raise InputError(f"unknown section(s) in model config: {', '.join(unknown)}")
+    train_data = data.get("train") or {}
+    shared = {k: v for k, v in train_data.items() if k not in PARTS}
+    train = {
+        part: _build(TrainConfig, {**shared, **(train_data.get(part) or {})}, f"train.{part}")
+        for part in PARTS
+    }
+    vocoder = data.get("vocoder") or {}
+    return Config(
+        model=_build(ModelConfig, data.get("model"), "model"),
+        duration=_build(DurationConfig, data.get("duration"), "duration"),
+        vocoder=VocoderConfig(params=dict(vocoder)),
+        train=train,
+    )
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read a model config YAML; settings under `train:` apply to every part unless a part overrides."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"config file not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise InputError(f"config file {p} is not valid YAML: {exc}") from None
+    return from_dict(data)
+
+
+def dump_config(config: Config) -> str:
+    """YAML text of a config (stored next to checkpoints so a run can be repeated)."""
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)

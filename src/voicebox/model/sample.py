@@ -1,0 +1,517 @@
+"""Inference: fill a masked stretch of speech (or a whole sentence) from text with the trained model.
+
+One entry point, `infill`: text → phones (g2p) → durations (the context's own alignment where it is kept,
+the duration model for new phones) → frame-aligned phones → ODE from noise to mel, guided by the context
+and the phones (classifier-free guidance) → vocoder. TTS, editing, zero-shot cloning and variations are
+all ways of choosing the context and the mask.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..audio import Audio
+from ..config import threads
+from ..errors import InputError, NotReadyError
+from . import checkpoint
+from .config import Config, ModelConfig
+from .features import MEL, audio_to_mel
+from .flow import NULL_ID, denormalize, normalize
+from .phones import PHONE_ID
+
+SOLVERS = ("euler", "midpoint")
+Field = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+MaskSpec = Sequence[tuple[float, float]] | np.ndarray | None
+
+
+def solve(field: Field, x0: torch.Tensor, nfe: int = 16, solver: str = "midpoint") -> torch.Tensor:
+    """Integrate dx/dt = field(x, t) from t=0 to 1 with `nfe` function evaluations (Euler or midpoint)."""
+    if solver not in SOLVERS:
+        raise InputError(f"unknown ODE solver {solver!r}: choose euler or midpoint")
+    if nfe < 1:
+        raise InputError("nfe must be at least 1")
+    steps = nfe if solver == "euler" else max(1, nfe // 2)
+    ts = torch.linspace(0.0, 1.0, steps + 1, device=x0.device)
+    x = x0
+    for i in range(steps):
+        t, h = ts[i], ts[i + 1] - ts[i]
+        if solver == "euler":
+            x = x + h * field(x, t)
+        else:
+            mid = x + 0.5 * h * field(x, t)
+            x = x + h * field(mid, t + 0.5 * h)
+    return x
+
+
+def guided_field(
+    model: nn.Module,
+    context: torch.Tensor,
+    frame_phones: torch.Tensor,
+    mask: torch.Tensor | None,
+    guidance: float,
+) -> Field:
+    """The classifier-free-guided vector field v_c + α(v_c − v_u), conditional and unconditional
+    (no context, null phones) evaluated in one batched forward pass."""
+    b = context.shape[0]
+    if guidance == 0:
+
+        def plain(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return model(x, t.expand(b), context, frame_phones, mask)
+
+        return plain
+    real = mask if mask is not None else torch.ones_like(frame_phones, dtype=torch.bool)
+    ctx2 = torch.cat([context, torch.zeros_like(context)])
+    phones2 = torch.cat([frame_phones, torch.where(real, NULL_ID, frame_phones)])
+    mask2 = torch.cat([mask, mask]) if mask is not None else None
+
+    def guided(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        v = model(torch.cat([x, x]), t.expand(2 * b), ctx2, phones2, mask2)
+        cond, uncond = v[:b], v[b:]
+        return cond + guidance * (cond - uncond)
+
+    return guided
+
+
+@torch.no_grad()
+def generate_mel(
+    model: nn.Module,
+    cfg: ModelConfig,
+    frame_phones: torch.Tensor,
+    context_mel: torch.Tensor,
+    gen_mask: torch.Tensor,
+    nfe: int = 16,
+    guidance: float = 0.7,
+    solver: str = "midpoint",
+    seed: int | None = None,
+) -> torch.Tensor:
+    """Log-mel [T, n_mels] whose gen_mask [T] frames are generated and whose other frames are
+    context_mel's, bit for bit; frame_phones [T] give the phone of every frame."""
+    if frame_phones.shape[0] != context_mel.shape[0] or gen_mask.shape[0] != context_mel.shape[0]:
+        raise InputError("frame phones, context mel and mask must have the same number of frames")
+    generator = torch.Generator()
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(int(seed))
+    dev = next(model.parameters()).device
+    x1_ctx = normalize(context_mel.float(), cfg) * (~gen_mask)[:, None]
+    field = guided_field(
+        model, x1_ctx[None].to(dev), frame_phones[None].to(dev), None, float(guidance)
+    )
+    x0 = torch.randn((1, *context_mel.shape), generator=generator).to(dev)
+    mel = denormalize(solve(field, x0, nfe, solver)[0].cpu(), cfg)
+    return torch.where(gen_mask[:, None], mel, context_mel.float())
+
+
+@dataclass
+class Models:
+    """A loaded checkpoint: the audio network, the duration network (if trained) and a vocoder."""
+
+    audio: nn.Module
+    config: Config
+    duration: nn.Module | None
+    vocode: Callable[[torch.Tensor], np.ndarray]
+    vocoder_name: str
+
+
+def _vocoder(folder: str) -> tuple[Callable[[torch.Tensor], np.ndarray], str]:
+    from pathlib import Path
+
+    if (Path(folder) / "vocoder.pt").is_file():
+        net, _ = checkpoint.load(folder, "vocoder")
+
+        def neural(mel: torch.Tensor) -> np.ndarray:
+            with torch.no_grad():
+                return net(mel[None].float())[0].numpy()
+
+        return neural, "vocoder"
+    try:
+        from .vocoder import griffin_lim
+    except ImportError:
+        griffin_lim = None
+    if griffin_lim is not None:
+        return (lambda mel: np.asarray(griffin_lim(mel.numpy()), dtype=np.float32)), "griffin-lim"
+
+    def librosa_gl(mel: torch.Tensor) -> np.ndarray:
+        import librosa
+
+        power = np.exp(mel.numpy().T)
+        return librosa.feature.inverse.mel_to_audio(
+            power, sr=MEL.rate, n_fft=MEL.n_fft, hop_length=MEL.hop, power=1.0, n_iter=32
+        ).astype(np.float32)
+
+    return librosa_gl, "griffin-lim"
+
+
+@functools.lru_cache(maxsize=2)
+def load_models(name: str | None = None) -> Models:
+    """Load (once per process) the checkpoint named or found by checkpoint.find."""
+    folder = checkpoint.find(name, "audio")
+    audio, config = checkpoint.load(folder, "audio")
+    duration = None
+    if (folder / "duration.pt").is_file():
+        duration, _ = checkpoint.load(folder, "duration")
+    vocode, vocoder_name = _vocoder(str(folder))
+    return Models(audio, config, duration, vocode, vocoder_name)
+
+
+@dataclass
+class Plan:
+    """What to generate: per output phone its id, duration (frames), whether that duration is known
+    (from the context) and, for phones copied from the context, where its frames start there (else −1)."""
+
+    phone_ids: torch.Tensor
+    durations: torch.Tensor
+    known: torch.Tensor
+    source: torch.Tensor
+
+
+def _ids(phones: Sequence[str]) -> torch.Tensor:
+    unknown = [p for p in phones if p not in PHONE_ID]
+    if unknown:
+        raise InputError(f"unknown phone(s) {unknown[:5]}: use the PHONES inventory")
+    return torch.tensor([PHONE_ID[p] for p in phones], dtype=torch.long)
+
+
+@dataclass
+class ContextAlignment:
+    """The context's phones and frames per phone, and the phones actually spoken in each word."""
+
+    phones: list[str]
+    durations: list[int]
+    words: list[str]
+    word_phones: list[list[str]]
+
+
+def _align(audio: Audio, text: str | None) -> ContextAlignment:
+    try:
+        from .align import align_words
+    except ImportError as exc:
+        raise NotReadyError(f"forced alignment is not available: {exc}") from None
+    if text is None:
+        from ..engines.asr import transcribe_text
+
+        text = transcribe_text(audio)
+    if not text.strip():
+        raise InputError("the context has no recognisable speech; pass its transcript")
+    phones, durations, timings = align_words(audio, text)
+    word_phones: list[list[str]] = [[] for _ in timings]
+    pos = 0
+    for phone, d in zip(phones, durations, strict=True):
+        centre = (pos + d / 2) / MEL.fps
+        pos += d
+        if phone == "SIL":
+            continue
+        for k, w in enumerate(timings):
+            if w.start <= centre < w.end:
+                word_phones[k].append(phone)
+                break
+    return ContextAlignment(list(phones), list(durations), [w.text for w in timings], word_phones)
+
+
+def _norm_word(word: str) -> str:
+    return word.lower().replace("’", "'").strip()
+
+
+def spoken_phones(text: str, ctx: ContextAlignment | None) -> list[str]:
+    """Phones for `text`; words it shares with the context (word-level diff) take the pronunciation
+    the aligner heard there, so unchanged words match the context phone for phone."""
+    try:
+        from .phones import g2p_words
+    except ImportError as exc:
+        raise NotReadyError(f"text-to-phones is not available: {exc}") from None
+    if not text or not text.strip():
+        raise InputError("no text to speak")
+    pairs = g2p_words(text)
+    if ctx is not None and ctx.words:
+        new = [(i, _norm_word(w)) for i, (w, _) in enumerate(pairs) if w]
+        matcher = difflib.SequenceMatcher(
+            None, [_norm_word(w) for w in ctx.words], [w for _, w in new], autojunk=False
+        )
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+            if tag != "equal":
+                continue
+            for ci, nj in zip(range(i1, i2), range(j1, j2), strict=True):
+                if ctx.word_phones[ci]:
+                    idx = new[nj][0]
+                    pairs[idx] = (pairs[idx][0], ctx.word_phones[ci])
+    phones = [p for _, ph in pairs for p in ph]
+    if not any(p != "SIL" for p in phones):
+        raise InputError(f"nothing speakable in {text!r}")
+    return phones
+
+
+def mask_frames(mask: MaskSpec, n_frames: int) -> np.ndarray:
+    """A boolean frame mask [n_frames] from (start, end) second ranges or a boolean array."""
+    out = np.zeros(n_frames, dtype=bool)
+    if mask is None:
+        return out
+    if isinstance(mask, np.ndarray) and mask.dtype == bool:
+        if mask.shape != (n_frames,):
+            raise InputError(
+                f"frame mask has {mask.shape} entries; the context has {n_frames} frames"
+            )
+        return mask.copy()
+    for item in mask:
+        try:
+            start, end = float(item[0]), float(item[1])
+        except (TypeError, ValueError, IndexError):
+            raise InputError(f"mask ranges must be (start, end) seconds, got {item!r}") from None
+        if not 0 <= start < end:
+            raise InputError(f"mask range {start}-{end} s is empty or negative")
+        a = int(np.floor(start * MEL.fps))
+        b = int(np.ceil(end * MEL.fps))
+        if a >= n_frames:
+            raise InputError(f"mask range {start}-{end} s starts after the context ends")
+        out[a : min(b, n_frames)] = True
+    return out
+
+
+def plan_infill(
+    new_phones: list[str], ctx_phones: list[str], ctx_durations: list[int], masked: np.ndarray
+) -> Plan:
+    """Match the new phones to the context's (difflib); phones that match and lie outside the mask are
+    copied with their frames, matched phones inside it keep their duration, the rest are new."""
+    starts = np.concatenate([[0], np.cumsum(ctx_durations)[:-1]]).astype(int)
+    phone_masked = [
+        bool(masked[s : s + d].any()) if d > 0 else False
+        for s, d in zip(starts, ctx_durations, strict=True)
+    ]
+    n = len(new_phones)
+    durations = torch.zeros(n, dtype=torch.long)
+    known = torch.zeros(n, dtype=torch.bool)
+    source = torch.full((n,), -1, dtype=torch.long)
+    matcher = difflib.SequenceMatcher(None, ctx_phones, new_phones, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag != "equal":
+            continue
+        for i, j in zip(range(i1, i2), range(j1, j2), strict=True):
+            durations[j] = ctx_durations[i]
+            known[j] = True
+            if not phone_masked[i]:
+                source[j] = int(starts[i])
+    return Plan(_ids(new_phones), durations, known, source)
+
+
+def _durations(models: Models, plan: Plan, scale: float) -> torch.Tensor:
+    if bool(plan.known.all()):
+        return plan.durations
+    if models.duration is None:
+        raise NotReadyError(
+            "this checkpoint has no duration model (duration.pt); train it with "
+            "`voicebox train --part duration`"
+        )
+    from .duration import predict_durations
+
+    return predict_durations(models.duration, plan.phone_ids, plan.durations, plan.known, scale)
+
+
+def _realize(
+    plan: Plan, durations: torch.Tensor, ctx_mel: torch.Tensor | None, n_mels: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[tuple[int, int, int]]]:
+    """Frame phones [T], context mel [T, n_mels], generation mask [T] and the copied runs
+    (output frame, context frame, length)."""
+    frame_phones = torch.repeat_interleave(plan.phone_ids, durations)
+    total = int(durations.sum())
+    mel = torch.zeros(total, n_mels)
+    gen = torch.ones(total, dtype=torch.bool)
+    runs: list[tuple[int, int, int]] = []
+    pos = 0
+    for j in range(len(plan.phone_ids)):
+        d, src = int(durations[j]), int(plan.source[j])
+        if src >= 0 and ctx_mel is not None and d > 0:
+            mel[pos : pos + d] = ctx_mel[src : src + d]
+            gen[pos : pos + d] = False
+            if runs and runs[-1][0] + runs[-1][2] == pos and runs[-1][1] + runs[-1][2] == src:
+                runs[-1] = (runs[-1][0], runs[-1][1], runs[-1][2] + d)
+            else:
+                runs.append((pos, src, d))
+        pos += d
+    return frame_phones, mel, gen, runs
+
+
+def _splice(
+    generated: np.ndarray,
+    context: np.ndarray | None,
+    runs: list[tuple[int, int, int]],
+    fade: int = 160,
+) -> np.ndarray:
+    """Put the context's own samples back where its frames were copied, with short equal-power fades,
+    so kept speech is the original recording rather than a vocoded copy."""
+    out = generated.copy()
+    if context is None:
+        return out
+    hop = MEL.hop
+    for dst, src, n in runs:
+        a, b = dst * hop, min((dst + n) * hop, out.shape[0])
+        s = src * hop
+        piece = context[s : s + (b - a)]
+        b = a + piece.shape[0]
+        if b <= a:
+            continue
+        w = np.ones(b - a, dtype=np.float32)
+        f = min(fade, (b - a) // 2)
+        if f > 0:
+            ramp = np.sin(np.linspace(0, np.pi / 2, f, dtype=np.float32)) ** 2
+            if a > 0:
+                w[:f] = ramp
+            if b < out.shape[0]:
+                w[-f:] = ramp[::-1]
+        out[a:b] = w * piece + (1 - w) * out[a:b]
+    return out
+
+
+def _run(
+    models: Models,
+    plan: Plan,
+    ctx_mel: torch.Tensor | None,
+    ctx_wave: np.ndarray | None,
+    nfe: int,
+    guidance: float,
+    solver: str,
+    seed: int | None,
+    duration_scale: float,
+    splice: bool,
+) -> tuple[np.ndarray, torch.Tensor]:
+    durations = _durations(models, plan, duration_scale)
+    cfg = models.config.model
+    frame_phones, mel, gen, runs = _realize(plan, durations, ctx_mel, cfg.n_mels)
+    out_mel = generate_mel(models.audio, cfg, frame_phones, mel, gen, nfe, guidance, solver, seed)
+    wave = np.asarray(models.vocode(out_mel), dtype=np.float32).reshape(-1)
+    # T centred frames cover (T - 1) hops plus the context's own tail (under one hop) when there is one.
+    tail = 0
+    if ctx_wave is not None and ctx_mel is not None:
+        tail = max(0, ctx_wave.shape[0] - (ctx_mel.shape[0] - 1) * MEL.hop)
+    length = (out_mel.shape[0] - 1) * MEL.hop + tail
+    wave = np.pad(wave, (0, max(0, length - wave.shape[0])))[:length]
+    if splice:
+        wave = _splice(wave, ctx_wave, runs)
+    return np.clip(wave, -1.0, 1.0), durations
+
+
+def _prepare(
+    nfe: int, guidance: float, solver: str, duration_scale: float, checkpoint_name: str | None
+) -> Models:
+    if solver not in SOLVERS:
+        raise InputError(f"unknown ODE solver {solver!r}: choose euler or midpoint")
+    if not 1 <= nfe <= 1000:
+        raise InputError("nfe must be between 1 and 1000")
+    if not 0 <= guidance <= 10:
+        raise InputError("guidance must be between 0 and 10")
+    if not 0.25 <= duration_scale <= 4:
+        raise InputError("duration_scale must be between 0.25 and 4")
+    torch.set_num_threads(threads())
+    return load_models(checkpoint_name)
+
+
+def infill(
+    text: str,
+    context: Audio | None = None,
+    mask: MaskSpec = None,
+    nfe: int = 16,
+    guidance: float = 0.7,
+    solver: str = "midpoint",
+    seed: int | None = None,
+    *,
+    context_text: str | None = None,
+    duration_scale: float = 1.0,
+    splice: bool = True,
+    checkpoint_name: str | None = None,
+) -> Audio:
+    """Speak `text` (the whole output's transcript) at 16 kHz. Without a context this is plain TTS; with
+    one, everything the new text shares with the context's transcript (context_text, else whisper's)
+    and that lies outside `mask` ((start, end) seconds, or a frame mask) is kept, the rest generated."""
+    models = _prepare(nfe, guidance, solver, duration_scale, checkpoint_name)
+    if context is None:
+        new_phones = spoken_phones(text, None)
+        n = len(new_phones)
+        plan = Plan(
+            _ids(new_phones),
+            torch.zeros(n, dtype=torch.long),
+            torch.zeros(n, dtype=torch.bool),
+            torch.full((n,), -1, dtype=torch.long),
+        )
+        wave, _ = _run(
+            models, plan, None, None, nfe, guidance, solver, seed, duration_scale, splice=False
+        )
+        return Audio(wave[None], MEL.rate)
+    ctx = _mono16k(context)
+    ctx_mel = audio_to_mel(ctx)
+    aligned = _align(ctx, context_text)
+    new_phones = spoken_phones(text, aligned)
+    masked = mask_frames(mask, ctx_mel.shape[0])
+    plan = plan_infill(new_phones, aligned.phones, aligned.durations, masked)
+    wave, _ = _run(
+        models, plan, ctx_mel, ctx.samples[0], nfe, guidance, solver, seed, duration_scale, splice
+    )
+    return Audio(wave[None], MEL.rate)
+
+
+def _mono16k(audio: Audio) -> Audio:
+    x = audio.to_rate(MEL.rate) if audio.rate != MEL.rate else audio
+    return Audio(x.mono()[None], MEL.rate)
+
+
+def zero_shot(
+    text: str,
+    reference: Audio,
+    reference_text: str | None = None,
+    nfe: int = 16,
+    guidance: float = 0.7,
+    solver: str = "midpoint",
+    seed: int | None = None,
+    *,
+    duration_scale: float = 1.0,
+    max_reference_s: float = 10.0,
+    checkpoint_name: str | None = None,
+) -> Audio:
+    """Speak `text` in the reference's voice and conditions: the prompt is reference + new text, only
+    the new part is generated and returned (reference transcribed with whisper when no text is given)."""
+    models = _prepare(nfe, guidance, solver, duration_scale, checkpoint_name)
+    ref = _mono16k(reference)
+    ref_mel = audio_to_mel(ref)
+    aligned = _align(ref, reference_text)
+    new_phones = spoken_phones(text, None)
+    if aligned.phones[-1] == "SIL" and new_phones[0] == "SIL":
+        new_phones = new_phones[1:]  # the reference's closing pause already separates the two
+    ref_phones, ref_durs = aligned.phones, aligned.durations
+    starts = np.concatenate([[0], np.cumsum(ref_durs)[:-1]]).astype(int)
+    first = 0  # keep at most max_reference_s of the prompt, cut at a phone boundary
+    limit = int(max_reference_s * MEL.fps)
+    while sum(ref_durs[first:]) > limit and first < len(ref_phones) - 1:
+        first += 1
+    ref_phones, ref_durs, starts = ref_phones[first:], ref_durs[first:], starts[first:]
+    n_ref, n_new = len(ref_phones), len(new_phones)
+    plan = Plan(
+        _ids(list(ref_phones) + new_phones),
+        torch.tensor(list(ref_durs) + [0] * n_new, dtype=torch.long),
+        torch.tensor([True] * n_ref + [False] * n_new),
+        torch.tensor(list(starts) + [-1] * n_new, dtype=torch.long),
+    )
+    wave, durations = _run(
+        models, plan, ref_mel, None, nfe, guidance, solver, seed, duration_scale, splice=False
+    )
+    cut = int(durations[:n_ref].sum()) * MEL.hop
+    return Audio(wave[cut:][None], MEL.rate)
+
+
+def variations(
+    text: str,
+    context: Audio | None = None,
+    mask: MaskSpec = None,
+    n: int = 3,
+    seed: int | None = None,
+    **kwargs: object,
+) -> list[Audio]:
+    """`n` different renditions of the same infill (different noise seeds): pick the one you like."""
+    if not 1 <= n <= 64:
+        raise InputError("n must be between 1 and 64")
+    base = int(seed) if seed is not None else int(torch.randint(0, 2**31 - 1, (1,)))
+    return [infill(text, context, mask, seed=base + i, **kwargs) for i in range(n)]

@@ -1,0 +1,425 @@
+"""One training loop for the three model parts (audio, duration, vocoder), resumable and DDP-ready.
+
+AdamW with linear warm-up and cosine decay, EMA weights (what ships), bf16 autocast where the hardware
+has it, atomic checkpoints every N steps, a JSON-lines loss log plus human-readable lines. Launched by
+`torchrun --nproc_per_node N` it runs data-parallel (gloo on CPU, nccl on CUDA) with no changes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shlex
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
+
+from ..config import env
+from ..errors import EngineError, InputError, NotReadyError
+from . import checkpoint
+from .config import PARTS, Config, TrainConfig, dump_config, load_config
+
+LossFn = Callable[[nn.Module, dict[str, torch.Tensor]], tuple[torch.Tensor, dict[str, float]]]
+
+
+def _bf16_supported(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def lr_lambda(tcfg: TrainConfig) -> Callable[[int], float]:
+    """Learning-rate multiplier: linear warm-up, then cosine decay to min_lr_ratio at total_steps."""
+
+    def factor(step: int) -> float:
+        if step < tcfg.warmup_steps:
+            return (step + 1) / max(1, tcfg.warmup_steps)
+        span = max(1, tcfg.total_steps - tcfg.warmup_steps)
+        progress = min(1.0, (step - tcfg.warmup_steps) / span)
+        return tcfg.min_lr_ratio + (1 - tcfg.min_lr_ratio) * 0.5 * (
+            1 + math.cos(math.pi * progress)
+        )
+
+    return factor
+
+
+class EMA:
+    """Exponential moving average of a model's floating-point state (the weights that ship)."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.state = {k: v.detach().clone().float() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, step: int) -> None:
+        """Blend the model's current weights in (decay warms up so early steps are not frozen)."""
+        d = min(self.decay, (1 + step) / (10 + step))
+        current = model.state_dict()
+        keys = [k for k, v in self.state.items() if v.is_floating_point()]
+        torch._foreach_lerp_(
+            [self.state[k] for k in keys], [current[k].float() for k in keys], 1 - d
+        )
+        for k, v in self.state.items():
+            if not v.is_floating_point():
+                v.copy_(current[k])
+
+
+def _parts(part: str) -> tuple[Callable[[Any, int], Dataset], Callable, LossFn]:
+    """Dataset factory, collate function and loss for one part (the data side is model.data/vocoder)."""
+    try:
+        from . import data
+    except ImportError as exc:
+        raise NotReadyError(f"the training data module is not available: {exc}") from None
+    if part == "audio":
+        from .flow import cfm_loss
+
+        return data.MelPhoneDataset, data.collate_mel_phone, cfm_loss
+    if part == "duration":
+        from .duration import duration_loss
+
+        return data.MelPhoneDataset, data.collate_mel_phone, duration_loss
+    if part == "vocoder":
+        try:
+            from .vocoder import vocoder_loss
+        except ImportError as exc:
+            raise NotReadyError(f"the vocoder module is not available: {exc}") from None
+        return data.WaveMelDataset, data.collate_wave_mel, vocoder_loss
+    raise InputError(f"unknown part {part!r}: choose one of {', '.join(PARTS)}")
+
+
+def _frames(batch: dict[str, torch.Tensor]) -> int:
+    if "frame_mask" in batch:
+        return int(batch["frame_mask"].sum())
+    mel = batch["mel"]
+    return int(mel.shape[0] * mel.shape[1])
+
+
+class _Run:
+    """Process-group facts for this process (a single process is rank 0 of 1)."""
+
+    def __init__(self) -> None:
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.distributed = self.world > 1
+        cuda = torch.cuda.is_available()
+        self.device = torch.device(f"cuda:{self.local_rank}" if cuda else "cpu")
+        if self.distributed and not dist.is_initialized():
+            if cuda:
+                torch.cuda.set_device(self.device)
+            dist.init_process_group(backend="nccl" if cuda else "gloo")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.distributed:
+            dist.barrier()
+
+    def mean(self, value: float) -> float:
+        if not self.distributed:
+            return value
+        t = torch.tensor([value], dtype=torch.float64, device=self.device)
+        dist.all_reduce(t)
+        return float(t) / self.world
+
+    def close(self) -> None:
+        if self.distributed and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _batches(loader: DataLoader, epoch: int) -> Iterator[dict[str, torch.Tensor]]:
+    while True:
+        if isinstance(loader.sampler, DistributedSampler):
+            loader.sampler.set_epoch(epoch)
+        yielded = False
+        for batch in loader:
+            yielded = True
+            yield batch
+        if not yielded:
+            raise InputError("the corpus has fewer utterances than one batch; lower batch_size")
+        epoch += 1
+
+
+class _Logger:
+    """Writes train_log.jsonl and train_log.txt in the output folder and prints the same lines."""
+
+    def __init__(self, out: Path, enabled: bool, echo: Callable[[str], None]) -> None:
+        self.out, self.enabled, self.echo = out, enabled, echo
+
+    def __call__(self, record: dict[str, Any], line: str) -> None:
+        if not self.enabled:
+            return
+        with open(self.out / "train_log.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        with open(self.out / "train_log.txt", "a") as f:
+            f.write(line + "\n")
+        self.echo(line)
+
+
+def _fmt_time(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    return (
+        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+        if seconds >= 3600
+        else f"{seconds // 60}m{seconds % 60:02d}s"
+    )
+
+
+def _make_loader(
+    part: str, config: Config, data_dir: Path, run: _Run
+) -> tuple[DataLoader, DataLoader | None, LossFn]:
+    """Training loader (held-out speakers removed) and, when asked for, a fixed held-out loader."""
+    tcfg = config.train[part]
+    dataset_cls, collate, loss_fn = _parts(part)
+    from .data import Corpus
+
+    if not data_dir.is_dir():
+        raise InputError(f"corpus folder not found: {data_dir}")
+    # Speakers held out for benchmarks (train config, else the corpus recipe's list) are never seen.
+    corpus, held_out = Corpus(data_dir).split(tcfg.held_out_speakers or None)
+    if len(corpus) == 0:
+        raise InputError(f"corpus {data_dir} has no utterances outside the held-out speakers")
+    dataset = dataset_cls(corpus, tcfg.max_frames)
+    if len(dataset) < tcfg.batch_size * run.world:
+        raise InputError(
+            f"corpus {data_dir} has {len(dataset)} utterances; need at least "
+            f"batch_size × processes = {tcfg.batch_size * run.world}"
+        )
+    if run.distributed:
+        sampler = DistributedSampler(dataset, shuffle=True, seed=tcfg.seed, drop_last=True)
+    else:
+        sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(tcfg.seed))
+    loader = DataLoader(
+        dataset,
+        batch_size=tcfg.batch_size,
+        sampler=sampler,
+        collate_fn=collate,
+        num_workers=tcfg.num_workers,
+        drop_last=True,
+        persistent_workers=tcfg.num_workers > 0,
+    )
+    evaluation = None
+    if tcfg.eval_every > 0 and run.main and len(held_out) > 0:
+        held = dataset_cls(held_out, tcfg.max_frames, random_crop=False)
+        evaluation = DataLoader(held, batch_size=tcfg.batch_size, shuffle=False, collate_fn=collate)
+    return loader, evaluation, loss_fn
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loader: DataLoader,
+    loss_fn: LossFn,
+    part: str,
+    batches: int,
+    device: torch.device,
+) -> float:
+    """Mean loss over the first `batches` held-out batches with fixed noise and masks (comparable
+    across steps and runs)."""
+    was_training = model.training
+    model.eval()
+    generator = torch.Generator().manual_seed(1234)
+    losses = []
+    for i, batch in enumerate(loader):
+        if i >= batches:
+            break
+        batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+        loss, _ = loss_fn(model, batch, generator) if part != "vocoder" else loss_fn(model, batch)
+        losses.append(float(loss))
+    model.train(was_training)
+    return sum(losses) / max(1, len(losses))
+
+
+def train(
+    config_path: str | os.PathLike[str],
+    data_dir: str | os.PathLike[str],
+    part: str,
+    out_dir: str | os.PathLike[str],
+    resume: bool = True,
+    max_steps: int | None = None,
+    threads: int | None = None,
+    echo: Callable[[str], None] = print,
+    total_steps: int | None = None,
+) -> dict[str, Any]:
+    """Train one part on a corpus folder, writing checkpoints and logs to out_dir; returns a summary
+    (step reached, last logged loss). Stops at max_steps (if given) or total_steps (the LR schedule's
+    length: the argument, else the config's)."""
+    if part not in PARTS:
+        raise InputError(f"unknown part {part!r}: choose one of {', '.join(PARTS)}")
+    config = load_config(config_path)
+    tcfg = config.train[part]
+    if total_steps is not None:
+        if total_steps < 1:
+            raise InputError("total_steps must be at least 1")
+        tcfg.total_steps = total_steps
+    n_threads = threads or int(env("threads", "0") or 0) or tcfg.threads
+    torch.set_num_threads(max(1, n_threads))
+    run = _Run()
+    try:
+        return _train(config, Path(data_dir), part, Path(out_dir), resume, max_steps, run, echo)
+    finally:
+        run.close()
+
+
+def _train(
+    config: Config,
+    data_dir: Path,
+    part: str,
+    out: Path,
+    resume: bool,
+    max_steps: int | None,
+    run: _Run,
+    echo: Callable[[str], None],
+) -> dict[str, Any]:
+    tcfg = config.train[part]
+    seed = tcfg.seed + 1000 * run.rank
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if run.main:
+        out.mkdir(parents=True, exist_ok=True)
+    run.barrier()
+    log = _Logger(out, run.main, echo)
+    loader, eval_loader, loss_fn = _make_loader(part, config, data_dir, run)
+
+    model = checkpoint.build(part, config).to(run.device)
+    ema = EMA(model, tcfg.ema_decay)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=tcfg.lr, betas=tcfg.betas, weight_decay=tcfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(tcfg))
+    step = 0
+    state_path = out / f"{part}.state.pt"
+    if resume and state_path.is_file():
+        state = torch.load(state_path, map_location=run.device, weights_only=False)
+        model.load_state_dict(state["model"])
+        ema.state = {k: v.to(run.device) for k, v in state["ema"].items()}
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        step = int(state["step"])
+        if run.main:
+            echo(f"resumed {part} from {state_path} at step {step}")
+    elif run.main:
+        (out / "config.yaml").write_text(dump_config(config))
+    if run.main:
+        with open(out / "COMMAND.md", "a") as f:
+            argv = " ".join(shlex.quote(a) for a in sys.argv)
+            f.write(
+                f"- {time.strftime('%Y-%m-%d %H:%M:%S')} part={part} world={run.world}: `{argv}`\n"
+            )
+
+    net: nn.Module = model
+    if run.distributed:
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[run.device.index] if run.device.type == "cuda" else None
+        )
+    use_bf16 = tcfg.bf16 and _bf16_supported(run.device)
+    generator = torch.Generator().manual_seed(seed + 7919 * step)
+    stop = min(max_steps, tcfg.total_steps) if max_steps is not None else tcfg.total_steps
+    n_params = sum(p.numel() for p in params)
+    if run.main:
+        echo(
+            f"training {part}: {n_params / 1e6:.2f} M parameters, {len(loader.dataset)} utterances, "
+            f"batch {tcfg.batch_size}×{run.world}, bf16 {use_bf16}, threads {torch.get_num_threads()}, "
+            f"device {run.device}, steps {step}→{stop}"
+        )
+
+    def save() -> None:
+        if run.main:
+            checkpoint.save(
+                {
+                    "model": model.state_dict(),
+                    "ema": ema.state,
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "step": step,
+                    "config": config.to_dict(),
+                },
+                state_path,
+            )
+            checkpoint.export(out / f"{part}.pt", part, config, ema.state, step)
+        run.barrier()
+
+    model.train()
+    batches = _batches(loader, epoch=step // max(1, len(loader)))
+    t0, frames, losses, extra, bad = time.perf_counter(), 0, [], {}, 0
+    last: dict[str, Any] = {}
+    started = time.perf_counter()
+    while step < stop:
+        batch = {k: v.to(run.device) if torch.is_tensor(v) else v for k, v in next(batches).items()}
+        with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            loss, logs = (
+                loss_fn(net, batch, generator) if part != "vocoder" else loss_fn(net, batch)
+            )
+        finite = bool(torch.isfinite(loss.detach()))
+        if run.distributed:  # every rank must skip together or DDP would wait forever
+            finite = run.mean(float(finite)) == 1.0
+        if not finite:
+            bad += 1
+            opt.zero_grad(set_to_none=True)
+            if bad >= 10:
+                raise EngineError(
+                    f"{part} training diverged (non-finite loss 10 times) at step {step}"
+                )
+            continue
+        bad = 0
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = float(nn.utils.clip_grad_norm_(params, tcfg.grad_clip))
+        opt.step()
+        sched.step()
+        step += 1
+        ema.update(model, step)
+        frames += _frames(batch)
+        losses.append(float(loss.detach()))
+        for k, v in logs.items():
+            extra[k] = extra.get(k, 0.0) + float(v)
+        if step % tcfg.log_every == 0 or step == stop:
+            elapsed = time.perf_counter() - t0
+            n = len(losses)
+            mean_loss = run.mean(sum(losses) / n)
+            last = {
+                "step": step,
+                "loss": mean_loss,
+                "lr": opt.param_groups[0]["lr"],
+                "grad_norm": grad_norm,
+                "steps_per_s": n / elapsed,
+                "frames_per_s": frames * run.world / elapsed,
+                "elapsed_s": time.perf_counter() - started,
+                "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+                **{k: v / n for k, v in extra.items()},
+            }
+            eta = (stop - step) / max(1e-9, n / elapsed)
+            log(
+                last,
+                f"{part} step {step}/{stop} loss {mean_loss:.4f} lr {last['lr']:.2e} "
+                f"gn {grad_norm:.2f} {last['steps_per_s']:.2f} steps/s "
+                f"{last['frames_per_s']:.0f} frames/s eta {_fmt_time(eta)}",
+            )
+            t0, frames, losses, extra = time.perf_counter(), 0, [], {}
+        if tcfg.eval_every and step % tcfg.eval_every == 0:
+            if eval_loader is not None:
+                held = evaluate(model, eval_loader, loss_fn, part, tcfg.eval_batches, run.device)
+                log(
+                    {"step": step, "held_out_loss": held},
+                    f"{part} step {step} held-out loss {held:.4f}",
+                )
+            run.barrier()
+        if step % tcfg.checkpoint_every == 0 and step < stop:
+            save()
+    save()
+    return {"part": part, "step": step, "loss": last.get("loss"), "out": str(out)}

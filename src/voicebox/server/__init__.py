@@ -1,0 +1,1 @@
+"""HTTP server: OpenAI-compatible audio routes, background jobs and the web page."""

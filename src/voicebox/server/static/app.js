@@ -1,0 +1,288 @@
+// voicebox studio: upload or record, clean with A/B and spectrograms, read, transcribe and edit.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { source: null, sourceName: "", cleaned: null, transcript: null, urls: {} };
+const FINISHED = ["done", "failed", "cancelled"];
+
+// ---------------------------------------------------------------- HTTP
+
+function token() { return localStorage.getItem("voicebox-token") || ""; }
+
+async function api(path, options = {}) {
+  const headers = new Headers(options.headers || {});
+  if (token()) headers.set("Authorization", "Bearer " + token());
+  const response = await fetch(path, { ...options, headers });
+  if (response.status === 401) $("token-form").hidden = false;
+  if (!response.ok) {
+    let message = response.status + " " + response.statusText;
+    try { message = (await response.json()).error.message; } catch (_) { /* not JSON */ }
+    throw new Error(message);
+  }
+  return response;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function showProgress(bar, job) {
+  bar.hidden = false;
+  const p = job.progress || {};
+  const fraction = job.state === "done" ? 1 : (p.fraction ?? 0);
+  bar.querySelector("div").style.width = (100 * fraction).toFixed(1) + "%";
+  const pct = p.fraction == null && job.state !== "done" ? "" : " " + Math.round(100 * fraction) + "%";
+  bar.querySelector("span").textContent = job.state + pct;
+}
+
+// Run a task as a background job, following its progress; resolves with {job, blob}.
+async function runJob(task, params, file, bar) {
+  const form = new FormData();
+  form.append("task", task);
+  form.append("params", JSON.stringify(params));
+  if (file) form.append("file", file, state.sourceName || "audio");
+  let job = await (await api("/v1/jobs", { method: "POST", body: form })).json();
+  showProgress(bar, job);
+  while (!FINISHED.includes(job.state)) {
+    await sleep(300);
+    job = await (await api("/v1/jobs/" + job.id)).json();
+    showProgress(bar, job);
+  }
+  if (job.state !== "done") throw new Error(job.error || "job " + job.state);
+  const blob = await (await api(job.result_url)).blob();
+  api("/v1/jobs/" + job.id, { method: "DELETE" }).catch(() => {});
+  return { job, blob };
+}
+
+function objectUrl(key, blob) {
+  if (state.urls[key]) URL.revokeObjectURL(state.urls[key]);
+  state.urls[key] = URL.createObjectURL(blob);
+  return state.urls[key];
+}
+
+function fail(err) {
+  $("error").hidden = false;
+  $("error").textContent = err.message || String(err);
+}
+
+function clearError() { $("error").hidden = true; $("error").textContent = ""; }
+
+async function busy(button, work) {
+  clearError();
+  button.disabled = true;
+  try { await work(); } catch (err) { fail(err); } finally { button.disabled = false; }
+}
+
+// ---------------------------------------------------------------- source audio
+
+function setSource(blob, name) {
+  state.source = blob;
+  state.sourceName = name;
+  state.cleaned = null;
+  $("source-name").textContent = name + " (" + Math.round(blob.size / 1024) + " KB)";
+  const player = $("source-audio");
+  player.src = objectUrl("source", blob);
+  player.hidden = false;
+  $("ab").hidden = true;
+  for (const id of ["clean-go", "transcribe-go"]) $(id).disabled = false;
+}
+
+$("file").addEventListener("change", (e) => {
+  const file = e.target.files[0];
+  if (file) setSource(file, file.name);
+});
+
+let recorder = null;
+$("record").addEventListener("click", async () => {
+  if (recorder) { recorder.stop(); return; }
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    const chunks = [];
+    recorder = new MediaRecorder(stream);
+    recorder.ondataavailable = (e) => chunks.push(e.data);
+    recorder.onstop = () => {
+      stream.getTracks().forEach((t) => t.stop());
+      const type = recorder.mimeType || "audio/webm";
+      const ext = type.includes("ogg") ? "ogg" : "webm";
+      setSource(new Blob(chunks, { type }), "recording." + ext);
+      recorder = null;
+      $("record").classList.remove("recording");
+      $("record").textContent = "● Record";
+    };
+    recorder.start();
+    $("record").classList.add("recording");
+    $("record").textContent = "■ Stop";
+  } catch (err) {
+    fail(new Error("cannot record: " + err.message));
+  }
+});
+
+// ---------------------------------------------------------------- clean + A/B
+
+function numberOrNull(id) {
+  const v = $(id).value;
+  return v === "" ? null : Number(v);
+}
+
+$("clean-go").addEventListener("click", () => busy($("clean-go"), async () => {
+  const params = {
+    engine: $("clean-engine").value,
+    strength: numberOrNull("clean-strength"),
+    dehum: $("clean-dehum").checked,
+    loudness: numberOrNull("clean-loudness"),
+    response_format: "wav",
+  };
+  const { blob } = await runJob("clean", params, state.source, $("clean-progress"));
+  state.cleaned = blob;
+  $("ab").hidden = false;
+  $("clean-download").href = objectUrl("cleaned", blob);
+  $("clean-download").download = state.sourceName.replace(/\.[^.]*$/, "") + "-clean.wav";
+  selectAB("b");
+  await Promise.all([
+    Spectrogram.fromBlob($("spec-before"), state.source),
+    Spectrogram.fromBlob($("spec-after"), blob),
+  ]);
+}));
+
+function selectAB(which) {
+  const player = $("ab-audio");
+  const time = player.currentTime || 0;
+  const playing = !player.paused;
+  player.src = which === "a" ? state.urls.source : state.urls.cleaned;
+  player.dataset.side = which;
+  player.addEventListener("loadedmetadata", () => {
+    player.currentTime = Math.min(time, player.duration || time);
+    if (playing) player.play();
+  }, { once: true });
+  $("ab-a").classList.toggle("on", which === "a");
+  $("ab-b").classList.toggle("on", which === "b");
+}
+$("ab-a").addEventListener("click", () => selectAB("a"));
+$("ab-b").addEventListener("click", () => selectAB("b"));
+
+// ---------------------------------------------------------------- read
+
+async function loadVoices() {
+  const { data } = await (await api("/v1/voices")).json();
+  const main = $("read-voice"), blend = $("read-blend-voice");
+  const rank = (v) => (v.engine === "espeak" ? 2 : v.engine === "piper" ? 0 : 1);
+  data.sort((a, b) => rank(a) - rank(b) || a.id.localeCompare(b.id));
+  for (const v of data) {
+    const label = v.description ? v.id + " — " + v.description : v.id;
+    main.add(new Option(label, v.id));
+    if (v.engine === "kokoro") blend.add(new Option(v.id, v.id));
+  }
+}
+
+function syncOutputs() {
+  $("read-speed-out").textContent = Number($("read-speed").value).toFixed(2) + "×";
+  $("read-pitch-out").textContent = $("read-pitch").value + " st";
+  $("read-blend-out").textContent = $("read-blend").value + "%";
+}
+for (const id of ["read-speed", "read-pitch", "read-blend"]) $(id).addEventListener("input", syncOutputs);
+
+$("read-go").addEventListener("click", () => busy($("read-go"), async () => {
+  const params = {
+    input: $("read-text").value,
+    voice: $("read-voice").value || null,
+    speed: Number($("read-speed").value),
+    pitch: Number($("read-pitch").value),
+    lang: $("read-lang").value,
+    response_format: "wav",
+  };
+  const other = $("read-blend-voice").value, mix = Number($("read-blend").value) / 100;
+  if (other && mix > 0 && params.voice) {
+    params.blend = { [params.voice]: 1 - mix, [other]: mix };
+  }
+  const { blob } = await runJob("speech", params, null, $("read-progress"));
+  $("read-result").hidden = false;
+  $("read-audio").src = objectUrl("speech", blob);
+  $("read-download").href = state.urls.speech;
+  $("read-download").download = "speech.wav";
+  await Spectrogram.fromBlob($("spec-read"), blob);
+}));
+
+// ---------------------------------------------------------------- transcript + edit
+
+function renderWords(transcript) {
+  const box = $("words");
+  box.textContent = "";
+  for (const seg of transcript.segments) {
+    for (const w of seg.words) {
+      const span = document.createElement("span");
+      span.className = "word" + (w.probability < 0.5 ? " low" : "");
+      span.contentEditable = "true";
+      span.spellcheck = false;
+      span.textContent = w.text;
+      span.dataset.original = w.text;
+      span.title = w.start.toFixed(2) + "–" + w.end.toFixed(2) + " s";
+      span.addEventListener("input", () => {
+        span.classList.toggle("changed", span.textContent.trim() !== span.dataset.original);
+        $("edit-text").value = editedText();
+      });
+      span.addEventListener("focus", () => {
+        const player = $("source-audio");
+        player.currentTime = w.start;
+      });
+      box.appendChild(span);
+    }
+  }
+  $("edit-text").value = editedText();
+}
+
+function editedText() {
+  return [...document.querySelectorAll("#words .word")]
+    .map((s) => s.textContent.trim())
+    .filter((t) => t)
+    .join(" ");
+}
+
+$("transcribe-go").addEventListener("click", () => busy($("transcribe-go"), async () => {
+  const { job, blob } = await runJob("transcribe", { response_format: "srt" }, state.source, $("transcribe-progress"));
+  state.transcript = job.info.transcript;
+  renderWords(state.transcript);
+  $("transcript-download").hidden = false;
+  $("transcript-download").href = objectUrl("srt", blob);
+  $("transcript-download").download = state.sourceName.replace(/\.[^.]*$/, "") + ".srt";
+  $("edit-go").disabled = false;
+}));
+
+$("edit-go").addEventListener("click", () => busy($("edit-go"), async () => {
+  const text = editedText();
+  const original = state.transcript.segments.flatMap((s) => s.words.map((w) => w.text)).join(" ");
+  if (text === original) throw new Error("change a word first (click a word to edit it)");
+  const params = { transcript: text, source: state.transcript, response_format: "wav" };
+  const { job, blob } = await runJob("edit", params, state.source, $("edit-progress"));
+  $("edit-result").hidden = false;
+  const plan = job.info.plan || {};
+  $("edit-plan").textContent = (plan.steps || [])
+    .map((s) => s.kind + ": " + JSON.stringify(s.old) + " → " + JSON.stringify(s.new))
+    .join("\n");
+  $("edit-audio").src = objectUrl("edited", blob);
+  $("edit-download").href = state.urls.edited;
+  $("edit-download").download = state.sourceName.replace(/\.[^.]*$/, "") + "-edited.wav";
+}));
+
+// ---------------------------------------------------------------- start
+
+$("token-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  localStorage.setItem("voicebox-token", $("token").value);
+  $("token-form").hidden = true;
+  start();
+});
+
+async function start() {
+  syncOutputs();
+  try {
+    const health = await (await api("/healthz")).json();
+    $("health").textContent = "ready · v" + health.version + " · " + health.jobs.workers + " workers";
+    $("health").className = "pill ok";
+  } catch (err) {
+    $("health").textContent = "offline";
+    $("health").className = "pill bad";
+    fail(err);
+    return;
+  }
+  try { await loadVoices(); } catch (err) { fail(err); }
+}
+
+start();

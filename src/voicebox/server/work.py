@@ -1,0 +1,311 @@
+"""Request parameters for each task, and the job bodies that run them and write their results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from .. import audio as audio_io
+from ..audio import Audio
+from ..errors import AudioError
+from .apierror import ApiError
+from .backend import Backend
+from .forms import Upload
+from .jobs import Job, Result, Work
+from .settings import Settings
+
+SpeechFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
+AudioFormat = Literal["wav", "flac", "mp3", "ogg", "opus", "aac", "m4a"]
+TranscriptFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
+PCM_RATE = 24_000  # OpenAI's pcm: 24 kHz, 16-bit signed little-endian, mono
+
+MEDIA_TYPES = {
+    "mp3": "audio/mpeg",
+    "opus": "audio/ogg",
+    "ogg": "audio/ogg",
+    "aac": "audio/aac",
+    "m4a": "audio/mp4",
+    "flac": "audio/flac",
+    "wav": "audio/wav",
+    "pcm": "audio/pcm",
+    "json": "application/json",
+    "verbose_json": "application/json",
+    "text": "text/plain; charset=utf-8",
+    "srt": "application/x-subrip; charset=utf-8",
+    "vtt": "text/vtt; charset=utf-8",
+}
+
+
+class SpeechParams(BaseModel):
+    """OpenAI's speech request, plus voice blends, pitch and language."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = Field("voicebox", description="Accepted for OpenAI compatibility (tts-1, ...).")
+    input: str = Field(..., description="The text to read.")
+    voice: str | None = Field(
+        None, description="One of /v1/voices, or an OpenAI name (alloy, echo, fable, ...)."
+    )
+    response_format: SpeechFormat = "mp3"
+    speed: float = Field(1.0, ge=0.25, le=4.0)
+    blend: dict[str, float] | None = Field(
+        None, description="Mix of voices, e.g. {'jm_kumo': 0.7, 'jf_nezumi': 0.3}."
+    )
+    pitch: float = Field(0.0, ge=-12.0, le=12.0, description="Pitch shift in semitones.")
+    lang: str | None = Field(None, description="Language of the text (default: the voice's).")
+    stream: bool = Field(True, description="Stream wav/pcm sentence by sentence as they finish.")
+
+
+class CleanParams(BaseModel):
+    """How to clean an upload: denoiser, its strength, hum removal and target loudness."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    engine: str = Field("dfn3", description="dfn3 (best), rnnoise (light) or another clean engine.")
+    strength: float | None = Field(None, ge=0.0, description="Attenuation cap in dB.")
+    dehum: bool = False
+    loudness: float | None = Field(None, ge=-70.0, le=0.0, description="Target LUFS.")
+    response_format: AudioFormat = "wav"
+
+
+class TranscribeParams(BaseModel):
+    """OpenAI's transcription request (English only here)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = "whisper-1"
+    language: str | None = None
+    prompt: str | None = None
+    response_format: TranscriptFormat = "json"
+    temperature: float | None = None
+    timestamp_granularities: list[Literal["word", "segment"]] = Field(default_factory=list)
+
+
+class EditParams(BaseModel):
+    """Word edits: a whole edited transcript, or replace / delete / insert-after operations."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    transcript: str | None = Field(
+        None, description="The full edited text; diffed word by word against the recording."
+    )
+    replace: list[tuple[str, str]] = Field(default_factory=list)
+    delete: list[str] = Field(default_factory=list)
+    insert_after: list[tuple[str, str]] = Field(default_factory=list)
+    occurrence: int | None = Field(None, ge=1)
+    plan_only: bool = False
+    engine: str = Field("stock", description="What speaks the new words.")
+    voice: str | dict[str, float] | None = Field(
+        None, description="Force a voice (or blend) instead of matching the speaker."
+    )
+    source: dict | None = Field(
+        None, description="The recording's transcript (a transcription job's info.transcript)."
+    )
+    response_format: AudioFormat = "wav"
+
+
+def load_upload(upload: Upload | None, settings: Settings) -> Audio:
+    """Decode an uploaded file, refusing audio longer than the server allows (413)."""
+    if upload is None:
+        raise ApiError(400, "no audio: send the recording in the 'file' field")
+    if upload.size == 0:
+        raise ApiError(400, f"'{upload.filename}' is empty")
+    limit = settings.max_audio_seconds
+    try:
+        try:
+            rate, _, frames = audio_io.info(upload.path)
+            if frames / rate > limit:
+                raise _too_long(frames / rate, limit)
+        except AudioError:
+            pass  # not a soundfile format: decode with ffmpeg below and check then
+        audio = audio_io.load(upload.path)
+    except AudioError as exc:
+        message = str(exc).replace(str(upload.path), upload.filename or "upload")
+        raise ApiError(400, message) from None
+    if audio.duration > limit:
+        raise _too_long(audio.duration, limit)
+    return audio
+
+
+def _too_long(seconds: float, limit: float) -> ApiError:
+    return ApiError(
+        413, f"audio is {seconds:.0f} s long; this server accepts at most {limit:.0f} s"
+    )
+
+
+def check_text(text: str, settings: Settings) -> None:
+    """Refuse empty text (400) and text over the length limit (413)."""
+    if not text.strip():
+        raise ApiError(400, "'input' is empty: give the text to read")
+    if len(text) > settings.max_text_chars:
+        raise ApiError(
+            413,
+            f"'input' has {len(text)} characters; this server reads at most "
+            f"{settings.max_text_chars} per request",
+        )
+
+
+def write_audio(job: Job, audio: Audio, fmt: str, stem: str) -> Result:
+    """Encode audio into the job's folder in the requested format."""
+    if fmt == "pcm":
+        data = pcm16(audio.to_rate(PCM_RATE) if audio.rate != PCM_RATE else audio)
+    else:
+        data = audio_io.encode(audio, fmt)
+    return write_bytes(job, data, fmt, f"{stem}.{fmt}")
+
+
+def write_bytes(job: Job, data: bytes, fmt: str, filename: str) -> Result:
+    path = job.folder / filename
+    with audio_io.atomic_path(path) as tmp:
+        Path(tmp).write_bytes(data)
+    return Result(path, MEDIA_TYPES[fmt], filename)
+
+
+def pcm16(audio: Audio) -> bytes:
+    """Mono 16-bit little-endian samples."""
+    x = np.clip(audio.mono(), -1.0, 1.0)
+    return (x * 32767.0).round().astype("<i2").tobytes()
+
+
+def speech_work(params: SpeechParams, backend: Backend) -> Work:
+    """A job that reads the text in one piece and writes it in the requested format."""
+
+    def run(job: Job) -> Result:
+        audio = backend.speech(
+            params.input,
+            backend.voice_id(params.voice),
+            params.blend,
+            params.speed,
+            params.pitch,
+            params.lang,
+            job.progress,
+        )
+        job.check_cancel()
+        job.info["duration"] = round(audio.duration, 3)
+        return write_audio(job, audio, params.response_format, "speech")
+
+    return run
+
+
+def clean_work(
+    params: CleanParams, upload: Upload | None, settings: Settings, backend: Backend
+) -> Work:
+    """A job that cleans the uploaded recording."""
+
+    def run(job: Job) -> Result:
+        audio = load_upload(upload, settings)
+        job.progress(0.0, audio.duration)
+        cleaned = backend.clean(
+            audio, params.engine, params.strength, params.dehum, params.loudness, job.progress
+        )
+        job.check_cancel()
+        job.info["duration"] = round(cleaned.duration, 3)
+        return write_audio(job, cleaned, params.response_format, "clean")
+
+    return run
+
+
+def transcribe_work(
+    params: TranscribeParams, upload: Upload | None, settings: Settings, backend: Backend
+) -> Work:
+    """A job that transcribes the upload and renders it as OpenAI's response formats do."""
+    if params.language and params.language.lower() not in ("en", "english"):
+        raise ApiError(400, f"language '{params.language}' is not supported: English (en) only")
+
+    def run(job: Job) -> Result:
+        audio = load_upload(upload, settings)
+        job.progress(0.0, audio.duration)
+        transcript = backend.transcribe(audio, job.progress)
+        job.check_cancel()
+        fmt = params.response_format
+        data = transcript.to_dict()
+        if fmt == "json":
+            body: str = json.dumps({"text": data["text"]}, ensure_ascii=False)
+        elif fmt == "verbose_json":
+            body = json.dumps(
+                verbose_json(data, params.timestamp_granularities), ensure_ascii=False
+            )
+        elif fmt == "text":
+            body = data["text"] + "\n"
+        else:
+            body = transcript.render(fmt)
+        job.info["text"] = data["text"]
+        job.info["transcript"] = data
+        return write_bytes(job, body.encode("utf-8"), fmt, f"transcript.{_suffix(fmt)}")
+
+    return run
+
+
+def _suffix(fmt: str) -> str:
+    return {"text": "txt", "verbose_json": "json"}.get(fmt, fmt)
+
+
+def verbose_json(data: dict, granularities: list[str]) -> dict:
+    """OpenAI's verbose_json: segments always, words when 'word' granularity was asked for."""
+    out: dict = {
+        "task": "transcribe",
+        "language": "english",
+        "duration": data["duration"],
+        "text": data["text"],
+        "segments": [
+            {"id": i, "start": s["start"], "end": s["end"], "text": s["text"]}
+            for i, s in enumerate(data["segments"])
+        ],
+    }
+    if "word" in granularities:
+        out["words"] = [
+            {
+                "word": w["text"],
+                "start": w["start"],
+                "end": w["end"],
+                "probability": w["probability"],
+            }
+            for s in data["segments"]
+            for w in s["words"]
+        ]
+    return out
+
+
+def edit_work(
+    params: EditParams, upload: Upload | None, settings: Settings, backend: Backend
+) -> Work:
+    """A job that edits the upload's words; the plan is kept in the job's info."""
+    if not (params.replace or params.delete or params.insert_after or params.transcript):
+        raise ApiError(400, "nothing to edit: give transcript, replace, delete or insert_after")
+
+    def run(job: Job) -> Result:
+        audio = load_upload(upload, settings)
+        job.progress(0.0, 1.0)
+        result = backend.edit(audio, params, job.progress)
+        job.check_cancel()
+        job.info["plan"] = jsonable(result.plan)
+        if params.plan_only or result.audio is None:
+            body = json.dumps({"plan": job.info["plan"]}, ensure_ascii=False)
+            return write_bytes(job, body.encode("utf-8"), "json", "plan.json")
+        job.info["duration"] = round(result.audio.duration, 3)
+        return write_audio(job, result.audio, params.response_format, "edit")
+
+    return run
+
+
+def jsonable(value: object) -> object:
+    """A plan object as plain JSON values (dataclasses, lists, dicts, numbers, strings)."""
+    import dataclasses
+
+    if hasattr(value, "to_dict"):
+        return jsonable(value.to_dict())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return jsonable(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)

@@ -1,0 +1,342 @@
+"""Clean speech: remove noise (and optionally mains hum), keep rate, channels and exact length.
+
+One streaming chain serves both the in-memory `clean` and the file-to-file `clean_file`:
+notch hum at the input rate → resample to 48 kHz → denoiser per channel → resample back.
+`clean_file` reads and writes in blocks, so memory stays bounded however long the file is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from ..audio import (
+    Audio,
+    LoudnessMeter,
+    StreamWriter,
+    check_samples,
+    loudness_gain,
+    normalize_loudness,
+)
+from ..audio import stream as stream_file
+from ..engines import denoise
+from ..errors import AudioError, InputError
+from ..progress import Progress
+from . import hum
+
+BLOCK_SECONDS = 10.0
+HUM_SECONDS = 30.0
+"""Hum is detected on the first 30 s of a file (mains hum is steady)."""
+SCORE_SECONDS = 60.0
+"""DNSMOS scores the first 60 s of input and output, so scoring stays cheap on long files."""
+STREAM_FORMATS = (".wav", ".flac", ".ogg", ".mp3")
+
+
+@dataclasses.dataclass
+class CleanReport:
+    """What clean_file did and how well: the machine-readable result of one cleaned file."""
+
+    src: str
+    dst: str
+    engine: str
+    strength: float
+    duration: float
+    rate: int
+    channels: int
+    hum_hz: list[float]
+    loudness: float | None
+    seconds: float
+    rtf: float
+    dnsmos_before: dict[str, float] | None = None
+    dnsmos_after: dict[str, float] | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready dictionary of every field."""
+        return dataclasses.asdict(self)
+
+
+class Cleaner:
+    """The streaming chain for one signal: feed [channels, n] blocks, get cleaned blocks back."""
+
+    def __init__(
+        self,
+        rate: int,
+        channels: int,
+        engine: str = "dfn3",
+        strength: float | None = None,
+        hum_hz: list[float] | None = None,
+    ) -> None:
+        import soxr
+
+        self.rate, self.channels = rate, channels
+        self.notch = hum.Notch(hum_hz, rate, channels) if hum_hz else None
+        self.denoiser = denoise.MultiChannel(engine, channels, strength)
+        self.resampled = rate != denoise.RATE
+        if self.resampled:
+            self.up = soxr.ResampleStream(rate, denoise.RATE, channels, dtype="float32")
+            self.down = soxr.ResampleStream(denoise.RATE, rate, channels, dtype="float32")
+        self.fed = 0
+        self.emitted = 0
+
+    def _chain(self, block: np.ndarray, last: bool) -> np.ndarray:
+        if self.resampled:
+            block = self.up.resample_chunk(np.ascontiguousarray(block.T), last=last).T
+        block = self.denoiser.process(np.ascontiguousarray(block, dtype=np.float32))
+        if last:
+            block = np.concatenate([block, self.denoiser.flush()], axis=1)
+        if self.resampled:
+            block = self.down.resample_chunk(np.ascontiguousarray(block.T), last=last).T
+        return np.asarray(block, dtype=np.float32)
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        """Clean the next block; returns the output ready so far (aligned with the input)."""
+        block = np.asarray(block, dtype=np.float32)
+        self.fed += block.shape[1]
+        if self.notch is not None:
+            block = self.notch(block)
+        out = self._chain(block, last=False)
+        out = out[:, : max(0, self.fed - self.emitted)]
+        self.emitted += out.shape[1]
+        return out
+
+    def flush(self) -> np.ndarray:
+        """The rest of the output: afterwards exactly as many samples came out as went in."""
+        out = self._chain(np.zeros((self.channels, 0), dtype=np.float32), last=True)
+        missing = self.fed - self.emitted
+        out = out[:, :missing]
+        if out.shape[1] < missing:
+            pad = np.zeros((self.channels, missing - out.shape[1]), dtype=np.float32)
+            out = np.concatenate([out, pad], axis=1)
+        self.emitted += out.shape[1]
+        return out
+
+
+def _strength(engine: str, strength: float | None) -> float:
+    denoise.check_engine(engine)
+    value = denoise.DEFAULT_STRENGTH[engine] if strength is None else float(strength)
+    if not np.isfinite(value) or value < 0:
+        raise InputError(f"strength must be a number of dB >= 0, got {strength}")
+    return value
+
+
+def _check_loudness(target: float | None) -> None:
+    if target is not None and not (np.isfinite(target) and -70.0 <= target <= 0.0):
+        raise InputError(f"loudness target must be between -70 and 0 LUFS, got {target}")
+
+
+def clean(
+    audio: Audio,
+    engine: str = "dfn3",
+    strength: float | None = None,
+    dehum: bool = False,
+    loudness: float | None = None,
+    progress: Progress | None = None,
+) -> Audio:
+    """Denoise speech in memory (engine dfn3, rnnoise or gate); same rate, channels and length out.
+
+    `strength` caps the attenuation in dB; `dehum` notches detected 50/60 Hz hum; `loudness` is an
+    EBU R128 target in LUFS.
+    """
+    check_samples(audio.samples, audio.rate)
+    value = _strength(engine, strength)
+    _check_loudness(loudness)
+    lines = (
+        hum.detect(audio.samples[:, : int(HUM_SECONDS * audio.rate)], audio.rate) if dehum else []
+    )
+    cleaner = Cleaner(audio.rate, audio.channels, engine, value, lines)
+    step = max(1, int(BLOCK_SECONDS * audio.rate))
+    parts = []
+    for start in range(0, audio.frames, step):
+        parts.append(cleaner.process(audio.samples[:, start : start + step]))
+        if progress is not None:
+            progress(min(audio.frames, start + step) / audio.rate, audio.duration)
+    parts.append(cleaner.flush())
+    out = Audio(np.concatenate(parts, axis=1), audio.rate)
+    if loudness is not None:
+        out = normalize_loudness(out, loudness)
+    return out
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _output_subtype(src: Path, dst: Path) -> str | None:
+    """Keep a WAV/FLAC input's bit depth where the output format can hold it; else 16-bit."""
+    import soundfile as sf
+
+    ext = dst.suffix.lower()
+    if ext not in (".wav", ".flac"):
+        return None
+    try:
+        subtype = sf.info(str(src)).subtype
+    except (sf.LibsndfileError, RuntimeError):
+        return "PCM_16"
+    keep = {"PCM_24", "PCM_32", "FLOAT", "DOUBLE"} if ext == ".wav" else {"PCM_24"}
+    return subtype if subtype in keep else "PCM_16"
+
+
+class _Sample:
+    """The first few seconds of a stream at 16 kHz mono, kept for scoring."""
+
+    def __init__(self, rate: int, seconds: float) -> None:
+        self.rate, self.limit, self.parts, self.size = rate, int(seconds * rate), [], 0
+
+    def add(self, block: np.ndarray) -> None:
+        if self.size < self.limit:
+            part = block[:, : self.limit - self.size]
+            self.parts.append(part)
+            self.size += part.shape[1]
+
+    def score(self) -> dict[str, float] | None:
+        if not self.size:
+            return None
+        from ..engines.quality import dnsmos
+
+        return dnsmos(Audio(np.concatenate(self.parts, axis=1), self.rate))
+
+
+def clean_file(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    engine: str = "dfn3",
+    strength: float | None = None,
+    dehum: bool = False,
+    loudness: float | None = None,
+    score: bool = False,
+    progress: Progress | None = None,
+) -> CleanReport:
+    """Clean one audio file into another, streaming in blocks; the input is never modified.
+
+    The output keeps the input's rate, channel count and length; formats follow dst's extension.
+    """
+    src, dst = Path(src), Path(dst)
+    value = _strength(engine, strength)
+    _check_loudness(loudness)
+    if dst.suffix.lower() not in STREAM_FORMATS:
+        raise InputError(f"{dst}: clean writes {' '.join(STREAM_FORMATS)} files")
+    if src.resolve() == dst.resolve() or _same_file(src, dst):
+        raise InputError(f"{dst}: refusing to overwrite the input; choose another output path")
+    started = time.perf_counter()
+    rate, channels, frames, blocks = stream_file(src, BLOCK_SECONDS)
+    blocks, lines = _detect_hum(blocks, rate) if dehum else (blocks, [])
+    cleaner = Cleaner(rate, channels, engine, value, lines)
+    subtype = _output_subtype(src, dst)
+    before = _Sample(rate, SCORE_SECONDS) if score else None
+    after = _Sample(rate, SCORE_SECONDS) if score else None
+    total = frames / rate if frames > 0 else 0.0
+
+    def cleaned() -> Iterator[np.ndarray]:
+        done = 0
+        for block in blocks:
+            if before is not None:
+                before.add(block)
+            yield cleaner.process(block)
+            done += block.shape[1]
+            if progress is not None:
+                progress(done / rate, max(total, done / rate))
+        if cleaner.fed == 0:
+            raise AudioError(f"{src}: contains no audio samples")
+        yield cleaner.flush()
+
+    if loudness is None:
+        _write(dst, rate, channels, subtype, cleaned(), after)
+    else:
+        _write_normalised(dst, rate, channels, subtype, cleaned(), after, loudness)
+    seconds = time.perf_counter() - started
+    duration = cleaner.fed / rate
+    report = CleanReport(
+        src=str(src),
+        dst=str(dst),
+        engine=engine,
+        strength=value,
+        duration=duration,
+        rate=rate,
+        channels=channels,
+        hum_hz=lines,
+        loudness=loudness,
+        seconds=round(seconds, 3),
+        rtf=round(seconds / duration, 4) if duration else 0.0,
+    )
+    if score and before is not None and after is not None:
+        report.dnsmos_before, report.dnsmos_after = before.score(), after.score()
+    return report
+
+
+def _detect_hum(
+    blocks: Iterator[np.ndarray], rate: int
+) -> tuple[Iterator[np.ndarray], list[float]]:
+    """Peek at the first HUM_SECONDS of a stream to find hum, then hand back the whole stream."""
+    head, size = [], 0
+    for block in blocks:
+        head.append(block)
+        size += block.shape[1]
+        if size >= HUM_SECONDS * rate:
+            break
+    lines = hum.detect(np.concatenate(head, axis=1), rate) if head else []
+    return itertools.chain(head, blocks), lines
+
+
+def _write(
+    dst: Path,
+    rate: int,
+    channels: int,
+    subtype: str | None,
+    blocks: Iterator[np.ndarray],
+    sample: _Sample | None,
+) -> None:
+    with StreamWriter(dst, rate, channels, subtype=subtype) as writer:
+        for block in blocks:
+            writer.write(block)
+            if sample is not None:
+                sample.add(block)
+
+
+def _write_normalised(
+    dst: Path,
+    rate: int,
+    channels: int,
+    subtype: str | None,
+    blocks: Iterator[np.ndarray],
+    sample: _Sample | None,
+    target: float,
+) -> None:
+    """Two passes in bounded memory: clean into a float scratch file while metering, then scale."""
+    import soundfile as sf
+
+    folder = dst.parent if str(dst.parent) else Path(".")
+    if not folder.is_dir():
+        raise AudioError(f"{dst}: output folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise AudioError(f"{dst}: output folder {folder} is not writable")
+    fd, scratch = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".pass1.wav", dir=folder)
+    os.close(fd)
+    try:
+        meter = LoudnessMeter(rate, channels)
+        with sf.SoundFile(
+            scratch, "w", samplerate=rate, channels=channels, format="WAV", subtype="FLOAT"
+        ) as f:
+            for block in blocks:
+                meter.add(block)
+                f.write(block.T)
+        gain = loudness_gain(meter.integrated(), target, meter.peak)
+        step = max(1, int(BLOCK_SECONDS * rate))
+        with sf.SoundFile(scratch) as f:
+            scaled = (
+                block.T * gain
+                for block in f.blocks(blocksize=step, dtype="float32", always_2d=True)
+            )
+            _write(dst, rate, channels, subtype, scaled, sample)
+    finally:
+        if os.path.exists(scratch):
+            os.unlink(scratch)

