@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
@@ -32,8 +33,14 @@ for _name in COMMAND_MODULES:
             raise
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C, so atomic writers remove their temporary files."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Entry point: run the app, turning our errors into one line on stderr and an exit code."""
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         code = app(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
