@@ -43,6 +43,8 @@ class Step:
     out_start: float | None = None
     out_end: float | None = None
     generated: float | None = None
+    voice: str | None = None
+    similarity: float | None = None
 
 
 @dataclass
@@ -72,7 +74,8 @@ class EditPlan:
             if s.out_start is not None:
                 line += f"; new audio at {s.out_start:.3f}-{s.out_end:.3f} s of the output"
                 if s.generated:
-                    line += f" ({s.generated:.2f} s generated)"
+                    line += f" ({s.generated:.2f} s generated"
+                    line += f" by {s.voice})" if s.voice else ")"
             lines.append(line)
         if self.voice:
             lines.append(
@@ -456,6 +459,38 @@ def _splice(orig: np.ndarray, a: int, b: int, piece: np.ndarray, fade: int) -> n
     return x
 
 
+def _render(
+    text: str,
+    context: list[str],
+    engine: str,
+    options: list[match.Match],
+    embedding: np.ndarray | None,
+    near: np.ndarray,
+    lead: int,
+    trail: int,
+    rate: int,
+) -> tuple[match.Match, np.ndarray]:
+    """Speak `text` with each option and keep the rendition that sounds most like the speaker.
+
+    The score is the speaker embedding of the shaped words against the speaker's: ranking voices
+    by a reference sentence alone often mis-ranks them on the actual words.
+    """
+    best: tuple[float, match.Match, np.ndarray] | None = None
+    for opt in options:
+        speech = _generate(text, context, engine, opt.voice, opt.speed, rate)
+        mono = _shape(speech, rate, near, opt, lead, trail)
+        if len(options) == 1 or embedding is None:
+            return opt, mono
+        from ..engines import speaker
+
+        score = speaker.similarity(speaker.embed(Audio(mono, rate)), embedding)
+        if best is None or score > best[0]:
+            best = (score, opt, mono)
+    assert best is not None
+    score, opt, mono = best
+    return match.Match(opt.voice, score, opt.speed, opt.semitones, opt.candidates), mono
+
+
 def edit(
     audio: Audio,
     replace: list[tuple[str, str]] | None = None,
@@ -540,20 +575,30 @@ def edit(
     if engine == "voicebox":  # the model takes the voice from the context itself
         m = match.Match("voicebox", float("nan"), 1.0, 0.0, [])
     elif voice is None:
-        m = match.choose(untouched, untouched_letters, exclude)
+        target = match.measure(untouched, untouched_letters)
+        spec, _, ranked = match.nearest_voice(target.embedding, exclude)
+        m = match.tune(target, spec, ranked)
     else:
         m = match.choose(untouched, untouched_letters, default=voice)
-    plan.voice, plan.similarity, plan.speed = match.voice_key(m.voice), m.similarity, m.speed
-    plan.semitones, plan.candidates = m.semitones, m.candidates
+    plan.candidates = m.candidates
     report(2, 4)
 
     fade = int(CROSSFADE_S * rate)
     out, pos, shift = [], 0, 0
+    chosen: dict[int, match.Match] = {}
     for n_done, (e, (a, b, lead, trail), step) in enumerate(zip(edits, spans, steps, strict=True)):
         out.append(audio.samples[:, pos:a])
         if e.new:
-            speech = _generate(e.new, _context(spoken, e), engine, m.voice, m.speed, rate)
-            mono = _shape(speech, rate, _neighbours(audio, a, b), m, lead, trail)
+            near = _neighbours(audio, a, b)
+            options, embedding = [m], None
+            if engine == "stock" and voice is None:
+                options = [match.tune(target, v, m.candidates) for v in match.shortlist(m)]
+                embedding = target.embedding
+            best, mono = _render(
+                e.new, _context(spoken, e), engine, options, embedding, near, lead, trail, rate
+            )
+            step.voice, step.similarity = match.voice_key(best.voice), round(best.similarity, 4)
+            chosen[id(step)] = best
             piece = np.repeat(mono[None, :], audio.channels, axis=0)
             piece += match.noise_bed(untouched.samples, rate, piece.shape[1], seed=n_done)
             step.generated = round((len(mono) - lead - trail) / rate, 3)
@@ -567,4 +612,11 @@ def edit(
         pos = b
         report(2 + 2 * (n_done + 1) / len(edits), 4)
     out.append(audio.samples[:, pos:])
+    used = [s for s in steps if s.voice] or [None]
+    first = used[0]
+    plan.voice = first.voice if first else match.voice_key(m.voice)
+    plan.similarity = first.similarity if first else m.similarity
+    plan.speed, plan.semitones = m.speed, m.semitones
+    if first is not None and id(first) in chosen:
+        plan.speed, plan.semitones = chosen[id(first)].speed, chosen[id(first)].semitones
     return EditResult(Audio(np.concatenate(out, axis=1), rate), plan)

@@ -28,6 +28,9 @@ PITCH_LIMIT = 4.0  # semitones
 # Move half way toward the speaker's median f0: speaker similarity barely changes with the shift
 # (0.565/0.577/0.558 for 0/half/full on a Piper speaker) and a full shift adds PSOLA artefacts.
 PITCH_STRENGTH = 0.5
+# Voices whose rendition of the actual new words is compared with the speaker (best by reference).
+SHORTLIST = 4
+DEFAULT_VOICE = "piper_joe"  # the English default of `voicebox read` (tasks/read.py)
 TILT_LIMIT = 3.0  # dB per octave
 FRAME_S = 0.01
 MIN_F0, MAX_F0 = 60.0, 400.0
@@ -221,32 +224,62 @@ def nearest_voice(
     return best, score, [(voice_key(s), round(v, 4)) for s, v in candidates]
 
 
+@dataclass
+class Speaker:
+    """The measured speaker: embedding, articulation rate (letters/s) and median f0 (0 if unknown)."""
+
+    embedding: np.ndarray
+    rate: float
+    f0: float
+
+
+def measure(speech: Audio, spoken_letters: int) -> Speaker:
+    """Measure the speaker in `speech`, which says `spoken_letters` letters."""
+    from ..engines import speaker
+
+    x = speech.mono()
+    seconds = active_seconds(x, speech.rate)
+    rate = spoken_letters / seconds if spoken_letters >= 20 and seconds > 0.5 else 0.0
+    return Speaker(speaker.embed(speech), rate, median_f0(x, speech.rate))
+
+
+def tune(
+    target: Speaker, voice: VoiceSpec, candidates: list[tuple[str, float]] | None = None
+) -> Match:
+    """Speed and pitch shift that bring `voice` toward the speaker's rate and pitch level."""
+    prof = profile(voice)
+    score = float(np.dot(prof.embedding, target.embedding))
+    speed = 1.0
+    if target.rate > 0 and prof.rate > 0:
+        speed = float(np.clip(target.rate / prof.rate, *SPEED_RANGE))
+    semitones = 0.0
+    if target.f0 > 0 and prof.f0 > 0:
+        full = PITCH_STRENGTH * 12 * np.log2(target.f0 / prof.f0)
+        semitones = float(np.clip(full, -PITCH_LIMIT, PITCH_LIMIT))
+    return Match(
+        voice, score, speed, semitones, candidates or [(voice_key(voice), round(score, 4))]
+    )
+
+
 def choose(
     speech: Audio, spoken_letters: int, exclude: tuple[str, ...] = (), default: str | None = None
 ) -> Match:
     """Voice, speed and pitch shift that bring synthetic words closest to the speaker in `speech`."""
-    from ..engines import speaker
-
-    x = speech.mono()
+    target = measure(speech, spoken_letters)
     if default is not None:
-        voice: VoiceSpec = default
-        emb = speaker.embed(speech)
-        score = float(np.dot(profile(default).embedding, emb))
-        candidates = [(default, round(score, 4))]
-    else:
-        emb = speaker.embed(speech)
-        voice, score, candidates = nearest_voice(emb, exclude)
-    prof = profile(voice)
-    seconds = active_seconds(x, speech.rate)
-    speed = 1.0
-    if spoken_letters >= 20 and seconds > 0.5:
-        speed = float(np.clip((spoken_letters / seconds) / prof.rate, *SPEED_RANGE))
-    semitones = 0.0
-    f0 = median_f0(x, speech.rate)
-    if f0 > 0 and prof.f0 > 0:
-        full = PITCH_STRENGTH * 12 * np.log2(f0 / prof.f0)
-        semitones = float(np.clip(full, -PITCH_LIMIT, PITCH_LIMIT))
-    return Match(voice, float(score), speed, semitones, candidates)
+        return tune(target, default)
+    voice, _, candidates = nearest_voice(target.embedding, exclude)
+    return tune(target, voice, candidates)
+
+
+def shortlist(m: Match, n: int = SHORTLIST) -> list[VoiceSpec]:
+    """The `n` best-scoring candidate voices of a match, plus the default English voice if allowed.
+
+    The default is always tried so matching can never sound less like the speaker than not matching.
+    """
+    ranked = [key for key, _ in sorted(m.candidates, key=lambda c: -c[1])]
+    keys = ranked[:n] + [k for k in ranked[n:] if k == DEFAULT_VOICE]
+    return [_parse_key(key) for key in keys]
 
 
 def pitch_shift(x: np.ndarray, rate: int, semitones: float) -> np.ndarray:
