@@ -204,13 +204,13 @@ def _check_corpus(root, n: int) -> list[Utterance]:
 def test_synth_tiny_corpus_and_resume(tmp_path):
     from voicebox.model.synth import synth
 
-    synth(tmp_path, hours=1.0, seed=3, n_speakers=3, n_held_out=1, max_utterances=2)
+    synth(tmp_path, hours=1.0, seed=3, n_speakers=3, n_held_out=1, max_utterances=2, packs=())
     first = _check_corpus(tmp_path, 2)
     assert all(u.phones[0] == SIL == u.phones[-1] for u in first)  # synth pads silence at the edges
     recipe = json.loads((tmp_path / "corpus.json").read_text())
     assert recipe["held_out_speakers"] == ["held003"] and len(recipe["speakers"]) == 4
     assert recipe["utterances"] == 2
-    synth(tmp_path, hours=1.0, seed=3, n_speakers=3, n_held_out=1, max_utterances=3)
+    synth(tmp_path, hours=1.0, seed=3, n_speakers=3, n_held_out=1, max_utterances=3, packs=())
     again = _check_corpus(tmp_path, 3)
     assert [u.id for u in again[:2]] == [u.id for u in first]
 
