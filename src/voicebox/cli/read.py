@@ -44,13 +44,35 @@ def read(
     ),
     subtitles: Path | None = typer.Option(None, "--subtitles", help="Write .srt or .vtt here."),
     timings: Path | None = typer.Option(None, "--timings", help="Write word timings JSON here."),
+    engine: str = typer.Option(
+        "stock", "--engine", help="stock (bundled voices) or voicebox (our model, with --like)."
+    ),
+    like: Path | None = typer.Option(
+        None, "--like", help="With --engine voicebox: speak in the voice of this 3-10 s recording."
+    ),
+    ref_text: str | None = typer.Option(
+        None, "--ref-text", help="Transcript of the --like recording (default: whisper's)."
+    ),
+    variations: int = typer.Option(
+        1, "--variations", help="With --engine voicebox: write N renditions as OUT-1 ... OUT-N."
+    ),
+    seed: int | None = typer.Option(None, "--seed", help="With --engine voicebox: fix the result."),
+    nfe: int = typer.Option(16, "--nfe", help="With --engine voicebox: model steps (8-32)."),
+    guidance: float = typer.Option(0.7, "--guidance", help="With --engine voicebox: guidance."),
 ) -> None:
     """Read text aloud; audio is written sentence by sentence as it is made."""
     from ..audio import atomic_path
-    from ..tasks.read import choose_voice, read_stream, timings_json, to_srt, to_vtt
+    from ..tasks.read import ENGINES, choose_voice, read_stream, timings_json, to_srt, to_vtt
 
     source = _source(text, file)
     _check_outputs(out, subtitles, timings)
+    if engine not in ENGINES:
+        raise InputError(f"unknown engine '{engine}'; use one of {', '.join(ENGINES)}")
+    if engine == "voicebox":
+        _read_like(source, out, subtitles, timings, like, ref_text, variations, seed, nfe, guidance)
+        return
+    if like is not None or ref_text is not None or variations != 1:
+        raise InputError("--like, --ref-text and --variations need --engine voicebox")
     _, name, _ = choose_voice(voice, blend, lang)
     collected: list = []
     with progress_bar("reading", unit="items") as bar:
@@ -69,6 +91,64 @@ def read(
     if timings is not None:
         with atomic_path(timings) as tmp:
             tmp.write_text(timings_json(collected, name, rate, duration), encoding="utf-8")
+
+
+def _read_like(
+    source: str | Iterator[str],
+    out: str,
+    subtitles: Path | None,
+    timings: Path | None,
+    like: Path | None,
+    ref_text: str | None,
+    variations: int,
+    seed: int | None,
+    nfe: int,
+    guidance: float,
+) -> None:
+    """`read --engine voicebox --like REF`: zero-shot reading in REF's voice, N variations."""
+    from ..audio import atomic_path, load, save
+    from ..model.checkpoint import find
+    from ..tasks.read import read_like, variation_paths
+
+    if like is None:
+        raise InputError("--engine voicebox reads in the voice of a recording: add --like REF.wav")
+    if out == "-":
+        raise InputError("--engine voicebox writes files; give -o OUT.wav")
+    if not 1 <= variations <= 16:
+        raise InputError("--variations must be between 1 and 16")
+    find(None, "audio")  # NotReadyError (one line) when no model is trained, before any work
+    reference = load(like)
+    # Consent for cloning: the provenance helper's `--consent` check goes here, before any speech
+    # is generated in the reference's voice (tasks.provenance.require_consent(statement, file, ref)).
+    text = source if isinstance(source, str) else "".join(source)
+    base = seed
+    if base is None and variations > 1:
+        import random
+
+        base = random.randrange(2**30)
+    paths = variation_paths(out, variations)
+    subs = variation_paths(str(subtitles), variations) if subtitles is not None else None
+    times = variation_paths(str(timings), variations) if timings is not None else None
+    for i, path in enumerate(paths):
+        with progress_bar(f"reading like {like.name} ({i + 1}/{len(paths)})", "items") as bar:
+            speech = read_like(
+                text,
+                reference,
+                ref_text,
+                seed=None if base is None else base + 1000 * i,
+                nfe=nfe,
+                guidance=guidance,
+                progress=bar,
+            )
+        save(speech.audio, path)
+        if subs is not None:
+            render = speech.to_srt if subs[i].lower().endswith(".srt") else speech.to_vtt
+            with atomic_path(subs[i]) as tmp:
+                tmp.write_text(render(), encoding="utf-8")
+        if times is not None:
+            with atomic_path(times[i]) as tmp:
+                tmp.write_text(speech.to_json(), encoding="utf-8")
+        err.print(f"wrote {path}", highlight=False)
 
 
 def _source(text: str | None, file: Path | None) -> str | Iterator[str]:

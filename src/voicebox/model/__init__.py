@@ -9,6 +9,7 @@ _LAZY = {
     "infill": "voicebox.model.sample:infill",
     "zero_shot": "voicebox.model.sample:zero_shot",
     "variations": "voicebox.model.sample:variations",
+    "respeak": "voicebox.model.sample:respeak",
     "train": "voicebox.model.train:train",
 }
 

@@ -515,3 +515,46 @@ def variations(
         raise InputError("n must be between 1 and 64")
     base = int(seed) if seed is not None else int(torch.randint(0, 2**31 - 1, (1,)))
     return [infill(text, context, mask, seed=base + i, **kwargs) for i in range(n)]
+
+
+def respeak(
+    context: Audio,
+    start: float,
+    end: float,
+    text: str | None = None,
+    *,
+    context_text: str | None = None,
+    nfe: int = 16,
+    guidance: float = 0.7,
+    solver: str = "midpoint",
+    seed: int | None = None,
+    duration_scale: float = 1.0,
+    checkpoint_name: str | None = None,
+) -> Audio:
+    """`context` (at 16 kHz) with [start, end) seconds spoken anew: `text` there, or by default the
+    same words again (a span a noise ruined). Phones wholly outside the span are the context's own
+    alignment, so the audio before and after it keeps its place, frame for frame, at both ends."""
+    models = _prepare(nfe, guidance, solver, duration_scale, checkpoint_name)
+    ctx = _mono16k(context)
+    ctx_mel = audio_to_mel(ctx)
+    aligned = _align(ctx, context_text)
+    masked = mask_frames([(start, end)], ctx_mel.shape[0])
+    ends = np.cumsum(aligned.durations)
+    starts = ends - np.asarray(aligned.durations)
+    first, last = int(np.argmax(masked)), int(len(masked) - np.argmax(masked[::-1]))
+    i0 = int(np.sum(ends <= first))  # phones wholly before the span
+    i1 = len(aligned.phones) - int(np.sum(starts >= last))  # phones from i1 on: wholly after it
+    middle = list(aligned.phones[i0:i1])
+    if text is not None:
+        said = spoken_phones(text, None)
+        while said and said[0] == "SIL":
+            said = said[1:]
+        while said and said[-1] == "SIL":
+            said = said[:-1]
+        middle = said
+    new_phones = list(aligned.phones[:i0]) + middle + list(aligned.phones[i1:])
+    plan = plan_infill(new_phones, aligned.phones, aligned.durations, masked)
+    wave, _ = _run(
+        models, plan, ctx_mel, ctx.samples[0], nfe, guidance, solver, seed, duration_scale, True
+    )
+    return Audio(wave[None], MEL.rate)

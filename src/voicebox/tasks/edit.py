@@ -362,7 +362,7 @@ def _generate(
     rate: int,
 ) -> np.ndarray:
     """Mono speech for `text` at `rate`, from a stock voice or our Voicebox model."""
-    if engine == "voicebox":
+    if engine == "voicebox":  # edit() infills in context instead; kept for direct callers
         import voicebox.model as vm
 
         try:
@@ -392,6 +392,10 @@ def _require_engine(engine: str) -> None:
         raise NotReadyError(
             "the voicebox model cannot infill yet (no trained checkpoint); use --engine stock"
         )
+    if engine == "voicebox":
+        from .regenerate import require_model
+
+        require_model()  # NotReadyError (one line) when no checkpoint is found
 
 
 def _span(bounds: dict[int, _Bound], e: _Edit, n: int, rate: int) -> tuple[int, int, int, int]:
@@ -491,6 +495,15 @@ def _render(
     return match.Match(opt.voice, score, opt.speed, opt.semitones, opt.candidates), mono
 
 
+def _infill_in_context(audio: Audio, words: list, a: int, b: int, new: str) -> np.ndarray:
+    """The samples replacing audio[:, a:b] when our Voicebox model speaks `new` there, with the
+    recording around the cut as its context (voice, room and prosody come from the context)."""
+    from .regenerate import regenerate_piece
+
+    timed = [(w.text, w.start, w.end) for w in words]
+    return regenerate_piece(audio, a, b, new.split(), timed)
+
+
 def edit(
     audio: Audio,
     replace: list[tuple[str, str]] | None = None,
@@ -588,23 +601,27 @@ def edit(
     chosen: dict[int, match.Match] = {}
     for n_done, (e, (a, b, lead, trail), step) in enumerate(zip(edits, spans, steps, strict=True)):
         out.append(audio.samples[:, pos:a])
-        if e.new:
-            near = _neighbours(audio, a, b)
-            options, embedding = [m], None
-            if engine == "stock" and voice is None:
-                options = [match.tune(target, v, m.candidates) for v in match.shortlist(m)]
-                embedding = target.embedding
-            best, mono = _render(
-                e.new, _context(spoken, e), engine, options, embedding, near, lead, trail, rate
-            )
-            step.voice, step.similarity = match.voice_key(best.voice), round(best.similarity, 4)
-            chosen[id(step)] = best
-            piece = np.repeat(mono[None, :], audio.channels, axis=0)
-            piece += match.noise_bed(untouched.samples, rate, piece.shape[1], seed=n_done)
-            step.generated = round((len(mono) - lead - trail) / rate, 3)
+        if e.new and engine == "voicebox":
+            joined = _infill_in_context(audio, words, a, b, e.new)
+            step.voice, step.generated = "voicebox", round(joined.shape[1] / rate, 3)
         else:
             piece = np.zeros((audio.channels, 0), np.float32)
-        joined = _splice(audio.samples, a, b, piece, fade)
+            if e.new:
+                near = _neighbours(audio, a, b)
+                options, embedding = [m], None
+                if engine == "stock" and voice is None:
+                    options = [match.tune(target, v, m.candidates) for v in match.shortlist(m)]
+                    embedding = target.embedding
+                best, mono = _render(
+                    e.new, _context(spoken, e), engine, options, embedding, near, lead, trail, rate
+                )
+                step.voice = match.voice_key(best.voice)
+                step.similarity = round(best.similarity, 4)
+                chosen[id(step)] = best
+                piece = np.repeat(mono[None, :], audio.channels, axis=0)
+                piece += match.noise_bed(untouched.samples, rate, piece.shape[1], seed=n_done)
+                step.generated = round((len(mono) - lead - trail) / rate, 3)
+            joined = _splice(audio.samples, a, b, piece, fade)
         step.out_start = (a + shift) / rate
         step.out_end = (a + shift + joined.shape[1]) / rate
         out.append(joined.astype(np.float32))

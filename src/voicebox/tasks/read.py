@@ -320,3 +320,89 @@ def timings_json(timings: list[SentenceTiming], voice: str, rate: int, duration:
         ],
     }
     return json.dumps(doc, ensure_ascii=False, indent=1)
+
+
+# ---------------------------------------------------------------- reading in a reference's voice
+
+
+ENGINES = ("stock", "voicebox")
+
+
+def read_like(
+    text: str,
+    reference: Audio,
+    reference_text: str | None = None,
+    seed: int | None = None,
+    nfe: int = 16,
+    guidance: float = 0.7,
+    progress: Progress | None = None,
+) -> Speech:
+    """Read English `text` in the voice of `reference` (3–10 s of speech) with our Voicebox model,
+    sentence by sentence (zero-shot: the reference is the prompt, only the new words are generated).
+
+    `reference_text` is the reference's transcript (whisper's when absent); `seed` fixes the result.
+    """
+    from ..model.checkpoint import find
+
+    find(None, "audio")  # NotReadyError (one line) before any work when no model is trained
+    if reference.duration < 1.0:
+        raise InputError("the reference voice needs at least 1 s of speech (3-10 s is best)")
+    items = sentences(text, "en")
+    if not items:
+        raise InputError("nothing to read: the text has no words")
+    if reference_text is None:
+        from ..engines.asr import transcribe_text
+
+        reference_text = transcribe_text(reference)  # once, not once per sentence
+    chunks, timings, rate, offset = [], [], 0, 0.0
+    for index, (sentence, pause) in enumerate(_paced(items)):
+        audio = _zero_shot(sentence.spoken, reference, reference_text, seed, index, nfe, guidance)
+        rate = audio.rate
+        gap = np.zeros(int(pause * rate), np.float32)
+        start = offset + gap.size / rate
+        end = start + audio.frames / rate
+        words = word_times(sentence.spoken, start, end, "en")
+        timings.append(SentenceTiming(sentence.text, start, end, sentence.spoken, words))
+        chunks += [gap, audio.samples[0]]
+        offset = end
+        if progress:
+            progress(index + 1, len(items))
+    return Speech(Audio(np.concatenate(chunks), rate), timings, "voicebox")
+
+
+def _zero_shot(
+    spoken: str,
+    reference: Audio,
+    reference_text: str | None,
+    seed: int | None,
+    index: int,
+    nfe: int,
+    guidance: float,
+) -> Audio:
+    import voicebox.model as vm
+
+    from ..errors import EngineError, VoiceboxError
+
+    try:
+        return vm.zero_shot(
+            spoken,
+            reference,
+            reference_text,
+            nfe=nfe,
+            guidance=guidance,
+            seed=None if seed is None else seed + index,
+        )
+    except VoiceboxError:
+        raise
+    except Exception as exc:  # the model is another component: report, do not crash
+        raise EngineError(f"the voicebox model failed to read {spoken!r}: {exc}") from None
+
+
+def variation_paths(out: str, n: int) -> list[str]:
+    """Where `--variations N` writes: OUT-1.wav … OUT-N.wav beside OUT (just OUT when N is 1)."""
+    if n == 1:
+        return [out]
+    from pathlib import Path
+
+    path = Path(out)
+    return [str(path.with_name(f"{path.stem}-{i}{path.suffix}")) for i in range(1, n + 1)]

@@ -1,0 +1,173 @@
+"""User-facing entry points of the Voicebox model: read --like, clean --infill, edit --engine voicebox.
+
+A tiny checkpoint (configs/tiny.yaml, untrained weights) exercises the plumbing in seconds: what is
+generated is noise-like, but what must hold (samples outside a span untouched, files written, seeds
+repeatable, context passed to the model) does not depend on training. Without a checkpoint every entry
+point says so in one line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from typer.testing import CliRunner
+
+from conftest import synthesise
+from voicebox.audio import Audio, save
+from voicebox.errors import InputError, NotReadyError
+from voicebox.model import checkpoint, sample
+from voicebox.model.config import load_config
+from voicebox.model.duration import DurationNet
+from voicebox.model.network import VoiceboxNet
+
+ROOT = Path(__file__).resolve().parents[1]
+SENTENCE = "The birch canoe slid on the smooth planks."
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    cfg = load_config(ROOT / "configs" / "tiny.yaml")
+    folder = tmp_path_factory.mktemp("tiny-ckpt")
+    torch.manual_seed(0)
+    audio = VoiceboxNet(cfg.model)
+    torch.nn.init.normal_(audio.out.weight, std=0.05)
+    checkpoint.export(folder / "audio.pt", "audio", cfg, audio.state_dict(), step=1)
+    checkpoint.export(
+        folder / "duration.pt", "duration", cfg, DurationNet(cfg.duration).state_dict(), 1
+    )
+    return folder
+
+
+@pytest.fixture
+def model(tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("VOICEBOX_CHECKPOINT", str(tiny_checkpoint))
+    sample.load_models.cache_clear()
+    yield tiny_checkpoint
+    sample.load_models.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def recording() -> Audio:
+    return synthesise(SENTENCE)
+
+
+@pytest.fixture
+def wav(recording: Audio, tmp_path: Path) -> Path:
+    path = tmp_path / "in.wav"
+    save(recording, path, subtype="PCM_16")
+    return path
+
+
+def test_every_entry_point_says_not_ready_without_a_checkpoint(wav, tmp_path, monkeypatch):
+    from voicebox.cli import app
+
+    empty = tmp_path / "no-model"
+    empty.mkdir()
+    monkeypatch.setenv("VOICEBOX_CHECKPOINT", str(empty))
+    sample.load_models.cache_clear()
+    before = wav.read_bytes()
+    out = tmp_path / "out.wav"
+    runner = CliRunner()
+    commands = [
+        ["read", "Hello there.", "-o", str(out), "--engine", "voicebox", "--like", str(wav)],
+        ["clean", str(wav), "-o", str(out), "--infill", "0.5-1.2"],
+        ["edit", str(wav), "-o", str(out), "--replace", "canoe", "boat", "--engine", "voicebox"],
+    ]
+    for args in commands:
+        run = runner.invoke(app, args)
+        assert isinstance(run.exception, NotReadyError), (args, run.exception, run.output)
+        assert "\n" not in str(run.exception)
+        assert not out.exists()
+    assert wav.read_bytes() == before
+
+
+def test_clean_infill_changes_only_the_span(model, wav, tmp_path):
+    from voicebox.cli import app
+
+    out = tmp_path / "fixed.wav"
+    run = CliRunner().invoke(
+        app,
+        [
+            "clean",
+            str(wav),
+            "-o",
+            str(out),
+            "--infill",
+            "0.8-1.5",
+            "--text",
+            "slid on",
+            "--seed",
+            "1",
+        ],
+    )
+    assert run.exit_code == 0, (run.output, run.exception)
+    x, rate = sf.read(wav, dtype="int16")
+    y, rate_out = sf.read(out, dtype="int16")
+    assert rate_out == rate and sf.info(str(out)).subtype == "PCM_16"
+    a, b = int(0.8 * rate), int(1.5 * rate)
+    tail = x.shape[0] - b
+    assert np.array_equal(y[:a], x[:a])
+    assert np.array_equal(y[-tail:], x[-tail:])
+    assert not np.array_equal(y[a : y.shape[0] - tail], x[a:b])  # the span was regenerated
+
+
+def test_infill_span_rejects_bad_spans(model, recording):
+    from voicebox.tasks.clean import infill_span, parse_span
+
+    assert parse_span("1.2-2.5") == (1.2, 2.5)
+    for bad in ("2-1", "abc", "1.5", "-1-2"):
+        with pytest.raises(InputError, match="START-END"):
+            parse_span(bad)
+    with pytest.raises(InputError, match="ends after"):
+        infill_span(recording, 1.0, recording.duration + 1)
+    with pytest.raises(InputError, match="too short"):
+        infill_span(recording, 1.0, 1.01)
+
+
+def test_read_like_writes_repeatable_variations(model, wav, tmp_path):
+    from voicebox.cli import app
+
+    runner = CliRunner()
+    base = ["read", "Good morning. See you soon.", "--engine", "voicebox", "--like", str(wav)]
+    opts = ["--ref-text", SENTENCE, "--variations", "2", "--seed", "3", "--nfe", "2"]
+    run = runner.invoke(app, [*base, "-o", str(tmp_path / "a.wav"), *opts])
+    assert run.exit_code == 0, (run.output, run.exception)
+    one, two = (sf.read(tmp_path / f"a-{i}.wav")[0] for i in (1, 2))
+    assert one.size > 16000 * 0.3 and not np.array_equal(one, two)
+    again = runner.invoke(app, [*base, "-o", str(tmp_path / "b.wav"), *opts])
+    assert again.exit_code == 0, (again.output, again.exception)
+    assert np.array_equal(sf.read(tmp_path / "b-1.wav")[0], one)
+    assert not (tmp_path / "a.wav").exists()
+    run = runner.invoke(app, ["read", "Hi.", "-o", str(tmp_path / "c.wav"), "--like", str(wav)])
+    assert isinstance(run.exception, InputError) and "--engine voicebox" in str(run.exception)
+    run = runner.invoke(app, ["read", "Hi.", "-o", str(tmp_path / "c.wav"), "--engine", "voicebox"])
+    assert isinstance(run.exception, InputError) and "--like" in str(run.exception)
+
+
+def test_edit_with_voicebox_infills_in_context(model, recording, monkeypatch):
+    from voicebox.tasks.edit import edit
+
+    calls = []
+    real = sample.respeak
+
+    def spy(context, start, end, text=None, **kwargs):
+        calls.append((context, start, end, text, kwargs))
+        return real(context, start, end, text, **kwargs)
+
+    monkeypatch.setattr(sample, "respeak", spy)
+    result = edit(recording, replace=[("smooth", "rough")], engine="voicebox")
+    assert len(calls) == 1
+    context, start, end, text, kwargs = calls[0]
+    assert text.lower() == "rough" and "smooth" in kwargs["context_text"].lower()
+    assert context.duration > end > start > 0  # the recording on both sides is the context
+    step = result.plan.steps[0]
+    a, b = round(step.cut_start * recording.rate), round(step.cut_end * recording.rate)
+    out = result.audio.samples
+    tail = recording.frames - b
+    assert np.array_equal(out[:, :a], recording.samples[:, :a])
+    assert np.array_equal(out[:, -tail:], recording.samples[:, -tail:])
