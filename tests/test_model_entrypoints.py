@@ -171,3 +171,14 @@ def test_edit_with_voicebox_infills_in_context(model, recording, monkeypatch):
     tail = recording.frames - b
     assert np.array_equal(out[:, :a], recording.samples[:, :a])
     assert np.array_equal(out[:, -tail:], recording.samples[:, -tail:])
+
+
+def test_infill_span_without_text_keeps_the_length(model, recording):
+    from voicebox.tasks.clean import infill_span
+
+    speech = recording.to_rate(16000)
+    out = infill_span(speech, 0.8, 1.5, seed=2, nfe=2)
+    assert out.frames == speech.frames and out.rate == 16000
+    a, b = int(0.8 * 16000), int(1.5 * 16000)
+    assert np.array_equal(out.samples[:, :a], speech.samples[:, :a])
+    assert np.array_equal(out.samples[:, b:], speech.samples[:, b:])

@@ -20,6 +20,7 @@ from torch import nn
 from ..audio import Audio
 from ..config import threads
 from ..errors import InputError, NotReadyError
+from ..tasks import provenance
 from . import checkpoint
 from .config import Config, ModelConfig
 from .features import MEL, audio_to_mel
@@ -441,7 +442,7 @@ def infill(
         wave, _ = _run(
             models, plan, None, None, nfe, guidance, solver, seed, duration_scale, splice=False
         )
-        return Audio(wave[None], MEL.rate)
+        return provenance.mark(Audio(wave[None], MEL.rate))
     ctx = _mono16k(context)
     ctx_mel = audio_to_mel(ctx)
     aligned = _align(ctx, context_text)
@@ -451,7 +452,18 @@ def infill(
     wave, _ = _run(
         models, plan, ctx_mel, ctx.samples[0], nfe, guidance, solver, seed, duration_scale, splice
     )
-    return Audio(wave[None], MEL.rate)
+    return _mark_generated(Audio(wave[None], MEL.rate), ctx.samples[0])
+
+
+def _mark_generated(audio: Audio, context: np.ndarray) -> Audio:
+    """Watermark what differs from the context: the kept head and tail stay bit-identical."""
+    out = audio.samples[0]
+    n = min(out.size, context.size)
+    head = int(np.argmax(out[:n] != context[:n])) if np.any(out[:n] != context[:n]) else n
+    same_tail = out[::-1][:n] == context[::-1][:n]
+    tail = int(np.argmax(~same_tail)) if not same_tail.all() else n
+    start, end = head / audio.rate, (out.size - tail) / audio.rate
+    return provenance.mark(audio, start, end) if end > start else audio
 
 
 def _mono16k(audio: Audio) -> Audio:
@@ -499,7 +511,7 @@ def zero_shot(
         models, plan, ref_mel, None, nfe, guidance, solver, seed, duration_scale, splice=False
     )
     cut = int(durations[:n_ref].sum()) * MEL.hop
-    return Audio(wave[cut:][None], MEL.rate)
+    return provenance.mark(Audio(wave[cut:][None], MEL.rate))
 
 
 def variations(
@@ -532,8 +544,8 @@ def respeak(
     checkpoint_name: str | None = None,
 ) -> Audio:
     """`context` (at 16 kHz) with [start, end) seconds spoken anew: `text` there, or by default the
-    same words again (a span a noise ruined). Phones wholly outside the span are the context's own
-    alignment, so the audio before and after it keeps its place, frame for frame, at both ends."""
+    same words again (a span a noise ruined). Phones outside the span, and pauses and phones mostly
+    outside it at its edges, keep the context's alignment, so the audio around it keeps its place."""
     models = _prepare(nfe, guidance, solver, duration_scale, checkpoint_name)
     ctx = _mono16k(context)
     ctx_mel = audio_to_mel(ctx)
@@ -551,7 +563,17 @@ def respeak(
             said = said[1:]
         while said and said[-1] == "SIL":
             said = said[:-1]
-        middle = said
+
+        def kept(i: int) -> bool:  # an edge phone mostly outside the span (or a pause) stays
+            inside = masked[starts[i] : ends[i]].sum() / max(1, ends[i] - starts[i])
+            return aligned.phones[i] == "SIL" and inside < 1 or inside < 0.5
+
+        j0, j1 = i0, i1
+        while j0 < j1 and kept(j0):
+            j0 += 1
+        while j1 > j0 and kept(j1 - 1):
+            j1 -= 1
+        middle = list(aligned.phones[i0:j0]) + said + list(aligned.phones[j1:i1])
     new_phones = list(aligned.phones[:i0]) + middle + list(aligned.phones[i1:])
     plan = plan_infill(new_phones, aligned.phones, aligned.durations, masked)
     wave, _ = _run(

@@ -17,7 +17,7 @@ import numpy as np
 from ..audio import Audio, check_samples
 from ..errors import EngineError, InputError, NotReadyError, VoiceboxError
 from ..progress import Progress
-from . import match
+from . import match, provenance
 from .transcribe import Transcript
 
 ENGINES = ("stock", "voicebox")
@@ -604,6 +604,7 @@ def edit(
         if e.new and engine == "voicebox":
             joined = _infill_in_context(audio, words, a, b, e.new)
             step.voice, step.generated = "voicebox", round(joined.shape[1] / rate, 3)
+            step.similarity = m.similarity  # not measured: the model takes the voice from context
         else:
             piece = np.zeros((audio.channels, 0), np.float32)
             if e.new:
@@ -636,4 +637,8 @@ def edit(
     plan.speed, plan.semitones = m.speed, m.semitones
     if first is not None and id(first) in chosen:
         plan.speed, plan.semitones = chosen[id(first)].speed, chosen[id(first)].semitones
-    return EditResult(Audio(np.concatenate(out, axis=1), rate), plan)
+    result = Audio(np.concatenate(out, axis=1), rate)
+    for step in steps:  # provenance: every generated span carries the watermark, nothing else does
+        if step.generated and step.out_start is not None and step.out_end is not None:
+            result = provenance.mark(result, step.out_start, step.out_end)
+    return EditResult(result, plan)

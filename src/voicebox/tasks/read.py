@@ -18,6 +18,7 @@ from ..engines import tts
 from ..errors import InputError
 from ..progress import Progress
 from ..text import Sentence, has_words, iter_sentences, normalize, sentences
+from . import provenance
 
 GAP_SECONDS = 0.25
 """Silence between sentences."""
@@ -173,7 +174,7 @@ def read(
         chunks.append(chunk.samples[0])
         timings.append(timing)
         rate = chunk.rate
-    return Speech(Audio(np.concatenate(chunks), rate), timings, name)
+    return Speech(provenance.mark(Audio(np.concatenate(chunks), rate)), timings, name)
 
 
 def read_stream(
@@ -197,7 +198,10 @@ def read_stream(
         total = len(items)  # type: ignore[arg-type]
     else:
         items, total = iter_sentences(text, lang), 0
-    yield from _speak(_quick_start(items, lang), engine_voice, speed, pitch, lang, progress, total)
+    for chunk, timing in _speak(
+        _quick_start(items, lang), engine_voice, speed, pitch, lang, progress, total
+    ):
+        yield provenance.mark(chunk), timing  # each streamed sentence carries the watermark
 
 
 def _paced(items: Iterable[Sentence]) -> Iterator[tuple[Sentence, float]]:

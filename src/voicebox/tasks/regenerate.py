@@ -22,7 +22,7 @@ CROSSFADE_S = 0.01
 
 @dataclass
 class Options:
-    """Sampling settings of the model (see voicebox.model.infill)."""
+    """Sampling settings of the model (see voicebox.model.respeak)."""
 
     nfe: int = 16
     guidance: float = 0.7
