@@ -95,6 +95,7 @@ def run_demo(out: str | Path, progress: Progress = silent) -> Path:
     """Build the demo folder and return the path of its index.html."""
     from .engines.quality import dnsmos
     from .tasks.clean import clean
+    from .tasks.provenance import detect
     from .tasks.read import read
 
     out = Path(out)
@@ -133,6 +134,7 @@ def run_demo(out: str | Path, progress: Progress = silent) -> Path:
         save(audio, out / f"{name}.wav")
         score = dnsmos(audio)
         metrics = {"DNSMOS OVRL": f"{score['ovrl']:.2f}", "RTF": f"{seconds / audio.duration:.3f}"}
+        metrics["watermark"] = "found" if detect(audio).marked else "missing"
         rows.append(DemoRow(f"read: {title}", f"{name}.wav", None, metrics))
         done += 1
         progress(done, steps)
