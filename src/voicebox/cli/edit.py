@@ -75,6 +75,12 @@ def edit(
         None, "--voice", help="Speak new words with this voice instead of the nearest match."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+    consent: str | None = typer.Option(
+        None, "--consent", help="With --engine voicebox: the speaker's statement that they agree."
+    ),
+    consent_file: Path | None = typer.Option(
+        None, "--consent-file", help="With --engine voicebox: a text file holding that statement."
+    ),
 ) -> None:
     """Edit what is said in a recording; untouched audio stays sample-exact."""
     from ..audio import load, save
@@ -84,6 +90,13 @@ def edit(
         raise InputError("give -o OUT for the edited audio (or --plan to only see the plan)")
     edited = _read_text(transcript) if transcript is not None else None
     audio = load(path)
+    record = None
+    if engine == "voicebox" and not plan:  # the model speaks in the recorded voice: a clone
+        from ..model.checkpoint import find
+        from ..tasks import provenance
+
+        find(None, "audio")  # say "not ready" before asking for consent
+        record = provenance.require_consent(consent, consent_file, audio)
     with progress_bar("editing", unit="steps") as progress:
         result = run(
             audio,
@@ -105,3 +118,7 @@ def edit(
         err.print(result.plan.describe(), highlight=False, soft_wrap=True)
     if not plan and result.audio is not None and out is not None:
         save(result.audio, out, subtype=_subtype(path, out))
+        if record is not None:
+            from ..tasks import provenance
+
+            provenance.write_sidecar(out, record)

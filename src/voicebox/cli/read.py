@@ -59,6 +59,12 @@ def read(
     seed: int | None = typer.Option(None, "--seed", help="With --engine voicebox: fix the result."),
     nfe: int = typer.Option(16, "--nfe", help="With --engine voicebox: model steps (8-32)."),
     guidance: float = typer.Option(0.7, "--guidance", help="With --engine voicebox: guidance."),
+    consent: str | None = typer.Option(
+        None, "--consent", help="With --like: the speaker's own statement that they agree."
+    ),
+    consent_file: Path | None = typer.Option(
+        None, "--consent-file", help="With --like: a text file holding that statement."
+    ),
 ) -> None:
     """Read text aloud; audio is written sentence by sentence as it is made."""
     from ..audio import atomic_path
@@ -69,8 +75,22 @@ def read(
     if engine not in ENGINES:
         raise InputError(f"unknown engine '{engine}'; use one of {', '.join(ENGINES)}")
     if engine == "voicebox":
-        _read_like(source, out, subtitles, timings, like, ref_text, variations, seed, nfe, guidance)
+        _read_like(
+            source,
+            out,
+            subtitles,
+            timings,
+            like,
+            ref_text,
+            variations,
+            seed,
+            nfe,
+            guidance,
+            (consent, consent_file),
+        )
         return
+    if consent is not None or consent_file is not None:
+        raise InputError("--consent and --consent-file go with --engine voicebox --like REF")
     if like is not None or ref_text is not None or variations != 1:
         raise InputError("--like, --ref-text and --variations need --engine voicebox")
     _, name, _ = choose_voice(voice, blend, lang)
@@ -104,10 +124,12 @@ def _read_like(
     seed: int | None,
     nfe: int,
     guidance: float,
+    consent: tuple[str | None, Path | None] = (None, None),
 ) -> None:
     """`read --engine voicebox --like REF`: zero-shot reading in REF's voice, N variations."""
     from ..audio import atomic_path, load, save
     from ..model.checkpoint import find
+    from ..tasks import provenance
     from ..tasks.read import read_like, variation_paths
 
     if like is None:
@@ -118,8 +140,8 @@ def _read_like(
         raise InputError("--variations must be between 1 and 16")
     find(None, "audio")  # NotReadyError (one line) when no model is trained, before any work
     reference = load(like)
-    # Consent for cloning: the provenance helper's `--consent` check goes here, before any speech
-    # is generated in the reference's voice (tasks.provenance.require_consent(statement, file, ref)).
+    # Cloning needs the speaker's consent: refused here, before any speech is generated.
+    record = provenance.require_consent(consent[0], consent[1], reference)
     text = source if isinstance(source, str) else "".join(source)
     base = seed
     if base is None and variations > 1:
@@ -141,6 +163,7 @@ def _read_like(
                 progress=bar,
             )
         save(speech.audio, path)
+        provenance.write_sidecar(path, record)
         if subs is not None:
             render = speech.to_srt if subs[i].lower().endswith(".srt") else speech.to_vtt
             with atomic_path(subs[i]) as tmp:
