@@ -83,8 +83,10 @@ def test_align_synthesised_speech(two_sentences):
     # non-silence phones follow the dictionary pronunciations, in order
     spoken = [p for p in phones if p != SIL]
     expected = [p for p in g2p(text) if p != SIL]
-    assert len(spoken) == len(expected)
-    assert sum(a == b for a, b in zip(spoken, expected, strict=True)) >= 0.9 * len(expected)
+    # Piper varies a little from run to run, so pocketsphinx may add or drop a phone: compare as sequences.
+    import difflib
+
+    assert difflib.SequenceMatcher(a=spoken, b=expected).ratio() >= 0.9, (spoken, expected)
     # boundaries are plausible: speech starts after the leading pad, the sentences meet in the gap
     assert 0.15 <= words[0].start <= 0.5
     assert words[-1].end <= audio.duration - 0.15
