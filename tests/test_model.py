@@ -244,6 +244,24 @@ def test_plan_keeps_matching_phones_outside_the_mask():
         sample.mask_frames([(2.0, 1.0)], 27)
 
 
+def test_respeak_plan_keeps_the_frames_outside_the_span_in_place():
+    ctx_phones = ["SIL", "HH", "AH", "L", "OW", "SIL"]
+    ctx_durs = [5, 3, 4, 4, 6, 4]  # one frame short of the mask: a trailing pause is added
+    masked = np.zeros(27, dtype=bool)
+    masked[10:18] = True  # cuts "AH" (2 of 4 frames inside) and "OW" (2 of 6)
+    plan = sample.plan_respeak(ctx_phones, ctx_durs, masked, ["B", "IY"])
+    left = int(plan.durations[: int((plan.source >= 0).cumprod(0).sum())].sum())
+    assert left == 10  # the frames before the span, copied in place
+    right = plan.source[plan.source >= 0][-3:].tolist()
+    assert right == [18, 22, 26] and int(plan.durations[-3:].sum()) == 27 - 18
+    new = [i for i, k in enumerate(plan.known.tolist()) if not k]
+    assert [plan.phone_ids[i].item() for i in new] == [PHONE_ID["B"], PHONE_ID["IY"]]
+    again = sample.plan_respeak(ctx_phones, ctx_durs, masked, None)  # same words, same lengths
+    assert bool(again.known.all()) and int(again.durations.sum()) == 27
+    with pytest.raises(InputError):
+        sample.plan_respeak(ctx_phones, ctx_durs, np.zeros(27, dtype=bool), None)
+
+
 def test_splice_puts_original_samples_back():
     rng = np.random.default_rng(0)
     gen = rng.standard_normal(40 * MEL.hop).astype(np.float32)
@@ -341,6 +359,16 @@ def test_train_writes_checkpoints_logs_and_resumes(tmp_path):
     assert voc["step"] == 2 and (out / "vocoder.pt").is_file()
     with pytest.raises(InputError):
         train(TINY, tmp_path / "nowhere", "audio", out, max_steps=1, echo=lambda s: None)
+    # a new run warm-started from the exported weights begins exactly there, at step 0
+    warm = tmp_path / "warm"
+    lines: list[str] = []
+    again = train(TINY, data, "audio", warm, max_steps=0, init=out / "audio.pt", echo=lines.append)
+    assert again["step"] == 0 and any("initialised audio" in line for line in lines)
+    shipped = torch.load(out / "audio.pt", weights_only=True)["state_dict"]
+    started = torch.load(warm / "audio.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(shipped[k], started[k]) for k in shipped)
+    with pytest.raises(InputError, match="duration"):
+        train(TINY, data, "audio", tmp_path / "w2", init=out / "duration.pt", echo=lambda s: None)
 
 
 def test_train_reports_held_out_loss_and_never_trains_on_held_out_speakers(tmp_path):

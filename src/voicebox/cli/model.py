@@ -27,6 +27,11 @@ def train(
         0, "--threads", help="Torch threads (0 = config / VOICEBOX_THREADS)."
     ),
     fresh: bool = typer.Option(False, "--fresh", help="Start over instead of resuming."),
+    init: Path | None = typer.Option(
+        None,
+        "--init",
+        help="Start a new run from these exported weights (e.g. checkpoints/small/audio.pt).",
+    ),
 ) -> None:
     """Train one model part; runs data-parallel unchanged under `torchrun --nproc_per_node N`."""
     from ..model.train import train as run_train
@@ -40,6 +45,7 @@ def train(
         max_steps=steps or None,
         threads=threads or None,
         total_steps=total_steps or None,
+        init=init,
         echo=lambda line: err.print(line, highlight=False, soft_wrap=True),
     )
     if (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -18,16 +19,18 @@ import torch
 from torch import nn
 
 from ..audio import Audio
-from ..config import threads
+from ..config import env, threads
 from ..errors import InputError, NotReadyError
 from ..tasks import provenance
 from . import checkpoint
 from .config import Config, ModelConfig
 from .features import MEL, audio_to_mel
 from .flow import NULL_ID, denormalize, normalize
+from .network import bf16_supported
 from .phones import PHONE_ID
 
 SOLVERS = ("euler", "midpoint")
+LEAD_IN_FRAMES = 16  # frames vocoded before the wanted ones so Griffin-Lim's phase settles
 Field = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 MaskSpec = Sequence[tuple[float, float]] | np.ndarray | None
 
@@ -107,7 +110,10 @@ def generate_mel(
         model, x1_ctx[None].to(dev), frame_phones[None].to(dev), None, float(guidance)
     )
     x0 = torch.randn((1, *context_mel.shape), generator=generator).to(dev)
-    mel = denormalize(solve(field, x0, nfe, solver)[0].cpu(), cfg)
+    fast = bf16_supported(dev) and env("bf16", "1") != "0"  # trained under bf16 autocast too
+    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=fast):
+        x1 = solve(field, x0, nfe, solver)
+    mel = denormalize(x1[0].float().cpu(), cfg)
     return torch.where(gen_mask[:, None], mel, context_mel.float())
 
 
@@ -301,6 +307,60 @@ def plan_infill(
     return Plan(_ids(new_phones), durations, known, source)
 
 
+def plan_respeak(
+    phones: list[str], durations: list[int], masked: np.ndarray, said: list[str] | None
+) -> Plan:
+    """Every frame outside the mask is copied in place (a phone the mask's edge cuts is split there),
+    so the output keeps the context's timing on both sides to the frame. The mask is filled with
+    `said` (durations predicted), keeping pauses and edge phones mostly outside it at their own
+    length; without `said` it is the phones the mask covers, spoken again at their own lengths."""
+    total = int(masked.shape[0])
+    phones, durations = list(phones), [int(d) for d in durations]
+    if sum(durations) < total:  # the aligner left trailing frames: they are a pause
+        phones.append("SIL")
+        durations.append(total - sum(durations))
+    if not masked.any():
+        raise InputError("the span to speak anew is empty")
+    first = int(np.argmax(masked))
+    last = total - int(np.argmax(masked[::-1]))
+    left: list[tuple[str, int, bool, int]] = []
+    right: list[tuple[str, int, bool, int]] = []
+    inner: list[tuple[str, int, bool, int]] = []
+    inside_share: list[float] = []
+    pos = 0
+    for phone, d in zip(phones, durations, strict=True):
+        s, e = pos, min(pos + d, total)
+        pos += d
+        if e <= s:
+            continue
+        if s < first:
+            left.append((phone, min(e, first) - s, True, s))
+        if e > last:
+            right.append((phone, e - max(s, last), True, max(s, last)))
+        a, b = max(s, first), min(e, last)
+        if b > a:
+            inner.append((phone, b - a, True, -1))
+            inside_share.append((b - a) / (e - s))
+    if said is not None:
+
+        def kept(i: int) -> bool:  # a pause, or an edge phone mostly outside the span, stays
+            return inner[i][0] == "SIL" and inside_share[i] < 1 or inside_share[i] < 0.5
+
+        j0, j1 = 0, len(inner)
+        while j0 < j1 and kept(j0):
+            j0 += 1
+        while j1 > j0 and kept(j1 - 1):
+            j1 -= 1
+        inner = inner[:j0] + [(p, 0, False, -1) for p in said] + inner[j1:]
+    rows = left + inner + right
+    return Plan(
+        _ids([r[0] for r in rows]),
+        torch.tensor([r[1] for r in rows], dtype=torch.long),
+        torch.tensor([r[2] for r in rows], dtype=torch.bool),
+        torch.tensor([r[3] for r in rows], dtype=torch.long),
+    )
+
+
 def _durations(models: Models, plan: Plan, scale: float) -> torch.Tensor:
     if bool(plan.known.all()):
         return plan.durations
@@ -380,11 +440,19 @@ def _run(
     seed: int | None,
     duration_scale: float,
     splice: bool,
+    keep_from: Callable[[torch.Tensor], int] | None = None,
 ) -> tuple[np.ndarray, torch.Tensor]:
+    """Generate and vocode the plan. With `keep_from` (durations → first frame wanted) only the
+    frames from there on are vocoded (after a short lead-in for the phase) and returned."""
     durations = _durations(models, plan, duration_scale)
     cfg = models.config.model
     frame_phones, mel, gen, runs = _realize(plan, durations, ctx_mel, cfg.n_mels)
     out_mel = generate_mel(models.audio, cfg, frame_phones, mel, gen, nfe, guidance, solver, seed)
+    if keep_from is not None:  # e.g. zero-shot: the prompt's frames are never heard
+        first = max(0, min(int(keep_from(durations)), out_mel.shape[0] - 1))
+        lead = min(first, LEAD_IN_FRAMES)
+        wave = np.asarray(models.vocode(out_mel[first - lead :]), dtype=np.float32).reshape(-1)
+        return np.clip(wave[lead * MEL.hop :], -1.0, 1.0), durations
     wave = np.asarray(models.vocode(out_mel), dtype=np.float32).reshape(-1)
     # T centred frames cover (T - 1) hops plus the context's own tail (under one hop) when there is one.
     tail = 0
@@ -408,7 +476,9 @@ def _prepare(
         raise InputError("guidance must be between 0 and 10")
     if not 0.25 <= duration_scale <= 4:
         raise InputError("duration_scale must be between 0.25 and 4")
-    torch.set_num_threads(threads())
+    # The model is the one heavy engine that gains from more threads in one stream: unless
+    # VOICEBOX_THREADS says otherwise it takes the machine's cores (up to 4).
+    torch.set_num_threads(threads() if env("threads") else min(4, os.cpu_count() or 1))
     return load_models(checkpoint_name)
 
 
@@ -507,11 +577,20 @@ def zero_shot(
         torch.tensor([True] * n_ref + [False] * n_new),
         torch.tensor(list(starts) + [-1] * n_new, dtype=torch.long),
     )
-    wave, durations = _run(
-        models, plan, ref_mel, None, nfe, guidance, solver, seed, duration_scale, splice=False
+    wave, _ = _run(
+        models,
+        plan,
+        ref_mel,
+        None,
+        nfe,
+        guidance,
+        solver,
+        seed,
+        duration_scale,
+        splice=False,
+        keep_from=lambda durations: int(durations[:n_ref].sum()),
     )
-    cut = int(durations[:n_ref].sum()) * MEL.hop
-    return provenance.mark(Audio(wave[cut:][None], MEL.rate))
+    return provenance.mark(Audio(wave[None], MEL.rate))
 
 
 def variations(
@@ -551,31 +630,14 @@ def respeak(
     ctx_mel = audio_to_mel(ctx)
     aligned = _align(ctx, context_text)
     masked = mask_frames([(start, end)], ctx_mel.shape[0])
-    ends = np.cumsum(aligned.durations)
-    starts = ends - np.asarray(aligned.durations)
-    first, last = int(np.argmax(masked)), int(len(masked) - np.argmax(masked[::-1]))
-    i0 = int(np.sum(ends <= first))  # phones wholly before the span
-    i1 = len(aligned.phones) - int(np.sum(starts >= last))  # phones from i1 on: wholly after it
-    middle = list(aligned.phones[i0:i1])
+    said = None
     if text is not None:
         said = spoken_phones(text, None)
         while said and said[0] == "SIL":
             said = said[1:]
         while said and said[-1] == "SIL":
             said = said[:-1]
-
-        def kept(i: int) -> bool:  # an edge phone mostly outside the span (or a pause) stays
-            inside = masked[starts[i] : ends[i]].sum() / max(1, ends[i] - starts[i])
-            return aligned.phones[i] == "SIL" and inside < 1 or inside < 0.5
-
-        j0, j1 = i0, i1
-        while j0 < j1 and kept(j0):
-            j0 += 1
-        while j1 > j0 and kept(j1 - 1):
-            j1 -= 1
-        middle = list(aligned.phones[i0:j0]) + said + list(aligned.phones[j1:i1])
-    new_phones = list(aligned.phones[:i0]) + middle + list(aligned.phones[i1:])
-    plan = plan_infill(new_phones, aligned.phones, aligned.durations, masked)
+    plan = plan_respeak(aligned.phones, aligned.durations, masked, said)
     wave, _ = _run(
         models, plan, ctx_mel, ctx.samples[0], nfe, guidance, solver, seed, duration_scale, True
     )

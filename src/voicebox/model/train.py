@@ -28,17 +28,9 @@ from ..config import env
 from ..errors import EngineError, InputError, NotReadyError
 from . import checkpoint
 from .config import PARTS, Config, TrainConfig, dump_config, load_config
+from .network import bf16_supported
 
 LossFn = Callable[[nn.Module, dict[str, torch.Tensor]], tuple[torch.Tensor, dict[str, float]]]
-
-
-def _bf16_supported(device: torch.device) -> bool:
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def lr_lambda(tcfg: TrainConfig) -> Callable[[int], float]:
@@ -245,6 +237,20 @@ def evaluate(
     return sum(losses) / max(1, len(losses))
 
 
+def _warm_start(model: nn.Module, path: Path, part: str, device: torch.device) -> int:
+    """Load an exported part's weights into `model`; returns the step it was exported at."""
+    try:
+        data = torch.load(path, map_location=device, weights_only=True)
+        if data.get("part") != part:
+            raise InputError(f"--init {path} holds the {data.get('part')!r} part, not {part!r}")
+        model.load_state_dict(
+            {k: v.float() if v.is_floating_point() else v for k, v in data["state_dict"].items()}
+        )
+    except (OSError, RuntimeError, KeyError, AttributeError) as exc:
+        raise InputError(f"cannot start from {path}: {type(exc).__name__}: {exc}") from None
+    return int(data.get("step", 0))
+
+
 def train(
     config_path: str | os.PathLike[str],
     data_dir: str | os.PathLike[str],
@@ -255,10 +261,13 @@ def train(
     threads: int | None = None,
     echo: Callable[[str], None] = print,
     total_steps: int | None = None,
+    init: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Train one part on a corpus folder, writing checkpoints and logs to out_dir; returns a summary
     (step reached, last logged loss). Stops at max_steps (if given) or total_steps (the LR schedule's
-    length: the argument, else the config's)."""
+    length: the argument, else the config's). `init` (an exported `<part>.pt`) warm-starts a new run
+    from trained weights with a fresh optimiser and schedule, e.g. to go on training a shipped
+    checkpoint on more data; a run that resumes from its own state ignores it."""
     if part not in PARTS:
         raise InputError(f"unknown part {part!r}: choose one of {', '.join(PARTS)}")
     config = load_config(config_path)
@@ -271,7 +280,9 @@ def train(
     torch.set_num_threads(max(1, n_threads))
     run = _Run()
     try:
-        return _train(config, Path(data_dir), part, Path(out_dir), resume, max_steps, run, echo)
+        return _train(
+            config, Path(data_dir), part, Path(out_dir), resume, max_steps, run, echo, init
+        )
     finally:
         run.close()
 
@@ -285,6 +296,7 @@ def _train(
     max_steps: int | None,
     run: _Run,
     echo: Callable[[str], None],
+    init: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     tcfg = config.train[part]
     seed = tcfg.seed + 1000 * run.rank
@@ -313,8 +325,14 @@ def _train(
         step = int(state["step"])
         if run.main:
             echo(f"resumed {part} from {state_path} at step {step}")
-    elif run.main:
-        (out / "config.yaml").write_text(dump_config(config))
+    else:
+        if init is not None:
+            start = _warm_start(model, Path(init), part, run.device)
+            ema = EMA(model, tcfg.ema_decay)
+            if run.main:
+                echo(f"initialised {part} from {init} (trained {start} steps there)")
+        if run.main:
+            (out / "config.yaml").write_text(dump_config(config))
     if run.main:
         with open(out / "COMMAND.md", "a") as f:
             argv = " ".join(shlex.quote(a) for a in sys.argv)
@@ -327,7 +345,7 @@ def _train(
         net = nn.parallel.DistributedDataParallel(
             model, device_ids=[run.device.index] if run.device.type == "cuda" else None
         )
-    use_bf16 = tcfg.bf16 and _bf16_supported(run.device)
+    use_bf16 = tcfg.bf16 and bf16_supported(run.device)
     generator = torch.Generator().manual_seed(seed + 7919 * step)
     stop = min(max_steps, tcfg.total_steps) if max_steps is not None else tcfg.total_steps
     n_params = sum(p.numel() for p in params)
