@@ -3,7 +3,7 @@
 Usage: .venv/bin/python bench/watermark.py [--quick] [--crops 4]
 - hosts: bundled voices (Piper joe, Kokoro packs, espeak-ng) reading Harvard sentences, and real
   speech from ../shared/data/speech (LJ Speech, LibriSpeech, LibriTTS, VCTK; skipped when absent)
-- each host is marked with voicebox.tasks.provenance.mark, transformed, and `--crops` random 3 s
+- each host is marked with voicebox.provenance.mark, transformed, and `--crops` random 3 s
   crops are checked with detect(): detection rate and payload decode rate per transform
 - false positives: the same hosts unmarked (3 s crops and whole files), plus noise and music clips
 - audibility: PESQ-WB marked vs unmarked (16 kHz), DNSMOS OVRL/SIG change, mark-to-speech SNR
@@ -185,7 +185,7 @@ def main() -> None:
     parser.add_argument("--crops", type=int, default=4, help="3 s crops per host and transform")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    from voicebox.tasks.provenance import current_payload, detect, mark
+    from voicebox.provenance import current_payload, detect, mark
 
     rng = np.random.default_rng(7)
     started = time.time()

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -84,3 +91,51 @@ def noisy_fixture(speech_fixture: Audio) -> tuple[Audio, Audio]:
     x = speech_fixture.samples[0]
     noise = pink_noise(len(x), seed=1) + 0.6 * hum(len(x), speech_fixture.rate)
     return speech_fixture, Audio(mix(x, noise, 5.0), speech_fixture.rate)
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(folder: Path, *args: str, token: str | None = None) -> Iterator[str]:
+    """`voicebox serve` in a subprocess on a free loopback port (work files and log under `folder`),
+    waited for until /healthz answers; yields its URL and stops it afterwards."""
+    import httpx
+
+    port = free_port()
+    env = {**os.environ, "VOICEBOX_THREADS": "1", "ORT_DISABLE_TELEMETRY": "1"}
+    env["VOICEBOX_WORK_DIR"] = str(folder / "work")
+    log = folder / "serve.log"
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    extra = ["--token", token] if token else []
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from voicebox.cli import main; main()", "serve"]
+            + ["--port", str(port), *extra, *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", headers=headers).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"voicebox serve did not start:\n{log.read_text()}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +9,8 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
+
+from conftest import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 SENTENCE = "Please bring the yellow umbrella to the garden tomorrow morning."
@@ -33,45 +30,10 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chro
 sync_api = pytest.importorskip("playwright.sync_api")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, "VOICEBOX_THREADS": "1", "ORT_DISABLE_TELEMETRY": "1"}
-    env["VOICEBOX_WORK_DIR"] = str(tmp_path_factory.mktemp("serve-work"))
-    log = tmp_path_factory.mktemp("serve-log") / "serve.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", "from voicebox.cli import main; main()", "serve"]
-            + ["--port", str(port), "--workers", "2"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"voicebox serve did not start:\n{log.read_text()}")
-            time.sleep(0.2)
+    with serving(tmp_path_factory.mktemp("serve"), "--workers", "2") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def noisy_speech(server: str, path: Path) -> Path:

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import io
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 import soundfile as sf
+
+from conftest import serving
 
 openai = pytest.importorskip("openai")
 
@@ -22,47 +18,11 @@ TOKEN = "sk-voicebox-test"
 SENTENCES = "The weather is warm and sunny today. We will walk to the park after lunch."
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[str]:
     """`voicebox serve` in a subprocess on a free loopback port, with a token; yields its URL."""
-    port = free_port()
-    env = {**os.environ, "VOICEBOX_THREADS": "1", "ORT_DISABLE_TELEMETRY": "1"}
-    env["VOICEBOX_WORK_DIR"] = str(tmp_path_factory.mktemp("serve-work"))
-    log = tmp_path_factory.mktemp("serve-log") / "serve.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", "from voicebox.cli import main; main()", "serve"]
-            + ["--port", str(port), "--token", TOKEN, "--workers", "1"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                r = httpx.get(f"{url}/healthz", headers={"Authorization": f"Bearer {TOKEN}"})
-                if r.status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"voicebox serve did not start:\n{log.read_text()}")
-            time.sleep(0.2)
+    with serving(tmp_path_factory.mktemp("serve"), "--workers", "1", token=TOKEN) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def words(text: str) -> list[str]:

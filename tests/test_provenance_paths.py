@@ -6,7 +6,7 @@ import numpy as np
 
 from conftest import synthesise
 from voicebox.audio import Audio
-from voicebox.tasks.provenance import detect
+from voicebox.provenance import detect
 from voicebox.tasks.read import read, read_stream
 
 TEXT = (

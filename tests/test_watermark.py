@@ -13,11 +13,10 @@ import numpy as np
 import pytest
 
 from conftest import pink_noise
-from voicebox import watermark
+from voicebox import provenance, watermark
 from voicebox.audio import Audio, encode, load, save
 from voicebox.errors import InputError
-from voicebox.tasks import provenance
-from voicebox.tasks.provenance import Payload, detect, mark, require_consent
+from voicebox.provenance import Payload, detect, mark, require_consent
 
 VOICEBOX = Path(sys.executable).parent / "voicebox"
 

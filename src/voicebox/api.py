@@ -6,6 +6,7 @@ Names resolve lazily so `import voicebox` stays fast and never loads a network i
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import Any
 
 EXPORTS: dict[str, str] = {
@@ -21,19 +22,28 @@ EXPORTS: dict[str, str] = {
     "voices": "voicebox.tasks.read:voices",
     "transcribe": "voicebox.tasks.transcribe:transcribe",
     "edit": "voicebox.tasks.edit:edit",
-    "detect": "voicebox.tasks.provenance:detect",
-    "mark": "voicebox.tasks.provenance:mark",
+    "detect": "voicebox.provenance:detect",
+    "mark": "voicebox.provenance:mark",
     "infill": "voicebox.model.sample:infill",
     "run_batch": "voicebox.batch.runner:run_batch",
     "VoiceboxError": "voicebox.errors:VoiceboxError",
 }
 
 
-def resolve(name: str) -> Any:  # noqa: ANN401 - returns whatever the export is
-    """Import and return the object exported as `name`."""
-    try:
-        target = EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module 'voicebox' has no attribute {name!r}") from None
-    module, attr = target.split(":")
-    return getattr(importlib.import_module(module), attr)
+def lazy_getattr(owner: str, exports: dict[str, str]) -> Callable[[str], Any]:
+    """A module `__getattr__` that imports `exports[name]` ("module:attr") on first use: packages
+    keep their import cheap and load a network only when one of its names is touched."""
+
+    def getattr_(name: str) -> Any:  # noqa: ANN401 - returns whatever the export is
+        try:
+            target = exports[name]
+        except KeyError:
+            raise AttributeError(f"module {owner!r} has no attribute {name!r}") from None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+    return getattr_
+
+
+resolve = lazy_getattr("voicebox", EXPORTS)
+"""Import and return the object exported as `name`."""

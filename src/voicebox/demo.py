@@ -94,8 +94,8 @@ def _timed(fn: Callable[..., T], *args: object, **kwargs: object) -> tuple[T, fl
 def run_demo(out: str | Path, progress: Progress = silent) -> Path:
     """Build the demo folder and return the path of its index.html."""
     from .engines.quality import dnsmos
+    from .provenance import detect
     from .tasks.clean import clean
-    from .tasks.provenance import detect
     from .tasks.read import read
 
     out = Path(out)

@@ -44,7 +44,7 @@ def detect(
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout."),
 ) -> None:
     """Check files for voicebox's inaudible provenance mark: verdict, payload, time ranges, consent."""
-    from ..tasks.provenance import detect as run
+    from ..provenance import detect as run
 
     results: list[dict[str, object]] = []
     failed = 0

@@ -92,8 +92,8 @@ def edit(
     audio = load(path)
     record = None
     if engine == "voicebox" and not plan:  # the model speaks in the recorded voice: a clone
+        from .. import provenance
         from ..model.checkpoint import find
-        from ..tasks import provenance
 
         find(None, "audio")  # say "not ready" before asking for consent
         record = provenance.require_consent(consent, consent_file, audio)
@@ -119,6 +119,6 @@ def edit(
     if not plan and result.audio is not None and out is not None:
         save(result.audio, out, subtype=_subtype(path, out))
         if record is not None:
-            from ..tasks import provenance
+            from .. import provenance
 
             provenance.write_sidecar(out, record)

@@ -127,9 +127,9 @@ def _read_like(
     consent: tuple[str | None, Path | None] = (None, None),
 ) -> None:
     """`read --engine voicebox --like REF`: zero-shot reading in REF's voice, N variations."""
+    from .. import provenance
     from ..audio import atomic_path, load, save
     from ..model.checkpoint import find
-    from ..tasks import provenance
     from ..tasks.read import read_like, variation_paths
 
     if like is None:

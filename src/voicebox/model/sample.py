@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import provenance
 from ..audio import Audio
 from ..config import env, threads
 from ..errors import InputError, NotReadyError
-from ..tasks import provenance
 from . import checkpoint
 from .config import Config, ModelConfig
 from .features import MEL, audio_to_mel

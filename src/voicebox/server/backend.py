@@ -43,6 +43,25 @@ def task(module: str, attr: str) -> Callable[..., Any]:
         raise NotReadyError(f"the '{module}' task has no {attr}() yet") from None
 
 
+def _reading(
+    voice: str | None,
+    blend: dict[str, float] | None,
+    speed: float,
+    pitch: float,
+    lang: str | None,
+    progress: Progress,
+) -> dict[str, object]:
+    """Keyword arguments for the read task; a blend replaces the voice."""
+    return {
+        "voice": None if blend else voice,
+        "blend": blend,
+        "speed": speed,
+        "pitch": pitch,
+        "lang": lang,
+        "progress": progress,
+    }
+
+
 class Backend:
     """Calls the library's tasks; tests swap in their own to exercise the HTTP layer alone."""
 
@@ -83,12 +102,7 @@ class Backend:
     ) -> Audio:
         """Read `text` aloud in one piece."""
         read = task("read", "read")
-        if blend:
-            voice = None  # a blend replaces the voice
-        result = read(
-            text, voice=voice, blend=blend, speed=speed, pitch=pitch, lang=lang, progress=progress
-        )
-        return result.audio
+        return read(text, **_reading(voice, blend, speed, pitch, lang, progress)).audio
 
     def speech_stream(
         self,
@@ -102,11 +116,7 @@ class Backend:
     ) -> Iterator[Audio]:
         """Read `text` aloud sentence by sentence, yielding each sentence's audio as it finishes."""
         read_stream = task("read", "read_stream")
-        if blend:
-            voice = None  # a blend replaces the voice
-        for chunk in read_stream(
-            text, voice=voice, blend=blend, speed=speed, pitch=pitch, lang=lang, progress=progress
-        ):
+        for chunk in read_stream(text, **_reading(voice, blend, speed, pitch, lang, progress)):
             yield chunk[0] if isinstance(chunk, tuple) else chunk
 
     def clean(

@@ -10,7 +10,7 @@ from ..audio import Audio
 from .apierror import ApiError
 from .backend import Backend
 from .jobs import FAILED, Job, JobManager
-from .work import PCM_RATE, SpeechParams, pcm16
+from .work import PCM_RATE, SpeechParams, pcm16, speech_args
 
 _END = object()
 
@@ -47,15 +47,7 @@ async def start_stream(
 
     def run(job: Job) -> None:
         try:
-            for chunk in backend.speech_stream(
-                params.input,
-                backend.voice_id(params.voice),
-                params.blend,
-                params.speed,
-                params.pitch,
-                params.lang,
-                job.progress,
-            ):
+            for chunk in backend.speech_stream(*speech_args(params, backend), job.progress):
                 job.check_cancel()
                 put(chunk)
         finally:

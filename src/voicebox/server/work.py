@@ -171,19 +171,19 @@ def pcm16(audio: Audio) -> bytes:
     return (x * 32767.0).round().astype("<i2").tobytes()
 
 
+def speech_args(
+    params: SpeechParams, backend: Backend
+) -> tuple[str, str | None, dict[str, float] | None, float, float, str | None]:
+    """The request as the backend's reading arguments: text, voice, blend, speed, pitch, lang."""
+    voice = backend.voice_id(params.voice)
+    return params.input, voice, params.blend, params.speed, params.pitch, params.lang
+
+
 def speech_work(params: SpeechParams, backend: Backend) -> Work:
     """A job that reads the text in one piece and writes it in the requested format."""
 
     def run(job: Job) -> Result:
-        audio = backend.speech(
-            params.input,
-            backend.voice_id(params.voice),
-            params.blend,
-            params.speed,
-            params.pitch,
-            params.lang,
-            job.progress,
-        )
+        audio = backend.speech(*speech_args(params, backend), job.progress)
         job.check_cancel()
         job.info["duration"] = round(audio.duration, 3)
         return write_audio(job, audio, params.response_format, "speech")

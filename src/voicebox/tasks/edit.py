@@ -14,10 +14,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from .. import provenance
 from ..audio import Audio, check_samples
 from ..errors import EngineError, InputError, NotReadyError, VoiceboxError
 from ..progress import Progress
-from . import match, provenance
+from . import match
 from .transcribe import Transcript
 
 ENGINES = ("stock", "voicebox")

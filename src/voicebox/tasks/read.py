@@ -13,12 +13,12 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from .. import provenance
 from ..audio import Audio
 from ..engines import tts
 from ..errors import InputError
 from ..progress import Progress
 from ..text import Sentence, has_words, iter_sentences, normalize, sentences
-from . import provenance
 
 GAP_SECONDS = 0.25
 """Silence between sentences."""

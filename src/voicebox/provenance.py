@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import watermark
-from ..audio import Audio, atomic_path, check_samples, load, resample
-from ..config import cache_dir
-from ..errors import AudioError, InputError
+from . import watermark
+from .audio import Audio, atomic_path, check_samples, load, resample
+from .config import cache_dir
+from .errors import AudioError, InputError
 
 VERSION = 1
 """Payload format version (4 bits)."""
