@@ -3,7 +3,8 @@
 Usage: .venv/bin/python bench/clean.py [--quick] [--hour-minutes 60]
 - generated mixtures (Piper speech + pink noise + 50 Hz hum) at 0/5/10 dB: PESQ-WB, STOI, DNSMOS, RTF
 - VoiceBank+DEMAND pairs from ../shared/data/denoise when present (skipped cleanly when absent)
-- our dfn3 path vs the bare engine (a plain ctypes frame loop) on the same 48 kHz audio: time ratio
+- dfn3 engines side by side on the same 48 kHz audio: the wheel's Rust runtime in a bare ctypes
+  frame loop, our onnxruntime stream bare, the streaming clean chain and the clean task; CPU ratios
 - peak RSS (VmHWM) of clean_file on a generated 1-hour file, in a fresh subprocess
 Writes bench/results/clean.json. CPU times are process CPU seconds (the machine is shared, so wall
 time is reported too, but CPU time is the fair number); every engine runs on 1 thread.
@@ -110,13 +111,25 @@ def voicebank() -> list[dict[str, object]] | str:
 
 
 def overhead(speech: Audio, seconds: float) -> dict[str, float]:
-    """Our dfn3 path vs a bare ctypes loop over DeepFilterNet3 frames on identical 48 kHz audio."""
+    """DeepFilterNet3 engines side by side on identical 48 kHz audio, 1 thread, CPU seconds.
+
+    tract bare: the wheel's Rust runtime in a plain ctypes loop, one 10 ms frame per call;
+    ort bare: our onnxruntime stream (engines/dfn_onnx.py, the `dfn3` engine) fed 10 s blocks;
+    chain: the streaming clean chain (tasks.clean.Cleaner: resampling + dfn3) at 48 kHz and from
+    16 kHz; clean task: `clean(audio, "dfn3")` with everything the task adds around the chain.
+    Runs are interleaved and the minimum of 3 is kept, so load from others cancels out.
+    """
+    from voicebox.engines.dfn_onnx import DFN3Stream
+    from voicebox.tasks.clean import Cleaner
+
     x48 = resample(speech.samples[0], speech.rate, 48_000)
     x48 = np.tile(x48, int(np.ceil(seconds * 48_000 / len(x48))))[: int(seconds * 48_000)]
+    x16 = Audio(x48, 48_000).to_rate(16_000).samples
     lib, model = denoise._dfn_library()
+    strength = denoise.DEFAULT_STRENGTH["dfn3"]
 
-    def bare() -> float:
-        state = lib.df_create(model, 100.0, None)
+    def tract_bare() -> float:
+        state = lib.df_create(model, strength, None)
         out = np.zeros(480, dtype=np.float32)
         ptr = ctypes.POINTER(ctypes.c_float)
         start = time.process_time()
@@ -127,25 +140,50 @@ def overhead(speech: Audio, seconds: float) -> dict[str, float]:
         lib.df_free(state)
         return spent
 
-    def ours(rate: int) -> float:
-        audio = Audio(x48, 48_000) if rate == 48_000 else Audio(x48, 48_000).to_rate(rate)
+    def ort_bare() -> float:
+        stream = DFN3Stream(strength)
         start = time.process_time()
-        clean(audio, "dfn3")
+        for i in range(0, len(x48), 480_000):
+            stream.process(x48[i : i + 480_000])
+        stream.flush()
         return time.process_time() - start
 
-    bare(), ours(48_000)  # warm up
-    runs = [(bare(), ours(48_000), ours(16_000)) for _ in range(3)]  # interleaved: fair under load
-    b, o, o16 = (min(r[i] for r in runs) for i in range(3))
+    def chain(samples: np.ndarray, rate: int) -> float:
+        start = time.process_time()
+        cleaner = Cleaner(rate, 1, "dfn3", strength)
+        for i in range(0, samples.shape[1], 10 * rate):
+            cleaner.process(samples[:, i : i + 10 * rate])
+        cleaner.flush()
+        return time.process_time() - start
+
+    def task() -> float:
+        start = time.process_time()
+        clean(Audio(x48, 48_000), "dfn3")
+        return time.process_time() - start
+
+    tract_bare(), ort_bare(), chain(x48[None], 48_000)  # warm up
+    runs = [
+        (tract_bare(), ort_bare(), chain(x48[None], 48_000), chain(x16, 16_000), task())
+        for _ in range(3)
+    ]  # interleaved: fair under load
+    t, o, c48, c16, whole = (min(r[i] for r in runs) for i in range(5))
     return {
         "seconds": seconds,
-        "bare_cpu_s": round(b, 3),
-        "ours_48k_cpu_s": round(o, 3),
-        "ours_16k_cpu_s": round(o16, 3),
-        "ratio_48k": round(o / b, 4),
-        "ratio_16k_with_resampling": round(o16 / b, 4),
-        "bare_rtf_cpu": round(b / seconds, 4),
-        "ours_rtf_cpu_48k": round(o / seconds, 4),
-        "ours_rtf_cpu_16k": round(o16 / seconds, 4),
+        "strength_db": strength,
+        "tract_bare_cpu_s": round(t, 3),
+        "ort_bare_cpu_s": round(o, 3),
+        "chain_48k_cpu_s": round(c48, 3),
+        "chain_16k_cpu_s": round(c16, 3),
+        "clean_task_48k_cpu_s": round(whole, 3),
+        "tract_bare_rtf_cpu": round(t / seconds, 4),
+        "ort_bare_rtf_cpu": round(o / seconds, 4),
+        "chain_rtf_cpu_48k": round(c48 / seconds, 4),
+        "chain_rtf_cpu_16k": round(c16 / seconds, 4),
+        "clean_task_rtf_cpu_48k": round(whole / seconds, 4),
+        "ort_vs_tract_bare": round(o / t, 4),
+        "chain_48k_vs_ort_bare": round(c48 / o, 4),
+        "chain_16k_vs_ort_bare": round(c16 / o, 4),
+        "clean_task_48k_vs_ort_bare": round(whole / o, 4),
     }
 
 

@@ -75,6 +75,8 @@ def _summary(report: dict) -> str:
             f", DNSMOS OVRL {report['dnsmos_before']['ovrl']:.2f}"
             f" → {report['dnsmos_after']['ovrl']:.2f}"
         )
+    if report.get("guard") not in (None, "kept"):
+        line += f"; guard: {report['guard']} (full strength scored below the input)"
     return line
 
 
@@ -105,6 +107,11 @@ def clean(
         None, "--loudness", help="Normalise to this EBU R128 loudness in LUFS (e.g. -16)."
     ),
     score: bool = typer.Option(False, "--score", help="Rate input and output with DNSMOS."),
+    guard: bool = typer.Option(
+        True,
+        "--guard/--no-guard",
+        help="Never worse than the input: redo softer, or keep the input, if DNSMOS drops.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
     infill: str | None = typer.Option(
         None,
@@ -143,7 +150,7 @@ def clean(
                 _make_folder(dst.parent)
             with progress_bar(f"cleaning {src.name}", unit="s") as progress:
                 report = clean_file(
-                    src, dst, engine, strength, dehum, loudness, score, progress
+                    src, dst, engine, strength, dehum, loudness, score, progress, guard
                 ).to_dict()
         except VoiceboxError as exc:
             if len(plan) == 1:

@@ -2,7 +2,12 @@
 
 Every engine works on mono 48 kHz float32 and streams: `process(block)` returns the cleaned samples
 ready so far and `flush()` the rest, so the output lines up sample for sample with the input and
-has exactly its length, whatever the engine's internal delay. Memory stays bounded by one frame.
+has exactly its length, whatever the engine's internal delay. Memory stays bounded by one frame
+(one chunk of a few seconds for `dfn3`).
+
+`dfn3` is DeepFilterNet3 on onnxruntime over whole chunks (engines/dfn_onnx.py, ~5x faster);
+`dfn3-tract` is the same model in the wheel's frame-by-frame Rust runtime, kept as the reference
+it is checked against (tests, bench/clean.py) and as a fallback; it is accepted but not advertised.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from ..errors import EngineError, InputError
 
 RATE = 48_000
 ENGINES = ("dfn3", "rnnoise", "gate")
-DEFAULT_STRENGTH = {"dfn3": 24.0, "rnnoise": 12.0, "gate": 12.0}
+DEFAULT_STRENGTH = {"dfn3": 24.0, "dfn3-tract": 24.0, "rnnoise": 12.0, "gate": 12.0}
 """Default attenuation limit in dB per engine, chosen on the VoiceBank+DEMAND pairs (bench/clean.py):
 dfn3 at 24 dB beat 100 dB on mean PESQ-WB (+0.50 vs +0.43) and STOI (+0.019 vs +0.010) with a
 smaller worst case; RNNoise and the gate cut real speech, so they keep more of the input."""
@@ -215,16 +220,23 @@ class GateFrames:
         return out
 
 
-_FRAMES: dict[str, Callable[[float], FrameEngine]] = {
-    "dfn3": DFN3Frames,
-    "rnnoise": RNNoiseFrames,
-    "gate": GateFrames,
+def _dfn3(strength: float) -> Denoiser:
+    from .dfn_onnx import DFN3Stream
+
+    return DFN3Stream(strength)
+
+
+_MAKERS: dict[str, Callable[[float], Denoiser]] = {
+    "dfn3": _dfn3,
+    "dfn3-tract": lambda strength: FrameStream(DFN3Frames(strength)),
+    "rnnoise": lambda strength: FrameStream(RNNoiseFrames(strength)),
+    "gate": lambda strength: FrameStream(GateFrames(strength)),
 }
 
 
 def check_engine(engine: str) -> str:
     """Return the engine name if it is known, else raise a clear InputError."""
-    if engine not in _FRAMES:
+    if engine not in _MAKERS:
         raise InputError(f"unknown denoise engine {engine!r}; choose one of {', '.join(ENGINES)}")
     return engine
 
@@ -236,11 +248,11 @@ def create(engine: str = "dfn3", strength: float | None = None) -> Denoiser:
         strength = DEFAULT_STRENGTH[engine]
     if not np.isfinite(strength) or strength < 0:
         raise InputError(f"strength must be a number of dB >= 0, got {strength}")
-    return FrameStream(_FRAMES[engine](float(strength)))
+    return _MAKERS[engine](float(strength))
 
 
 class MultiChannel:
-    """One denoiser per channel, run side by side on threads (the C engines release the GIL)."""
+    """One denoiser per channel, run side by side on threads (the engines release the GIL)."""
 
     def __init__(self, engine: str, channels: int, strength: float | None = None) -> None:
         self.streams = [create(engine, strength) for _ in range(channels)]

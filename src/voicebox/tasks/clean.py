@@ -12,7 +12,7 @@ import itertools
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,10 @@ HUM_SECONDS = 30.0
 SCORE_SECONDS = 60.0
 """DNSMOS scores the first 60 s of input and output, so scoring stays cheap on long files."""
 STREAM_FORMATS = (".wav", ".flac", ".ogg", ".mp3")
+GUARD_SECONDS = 60.0
+"""The guard compares DNSMOS of the first 60 s of input and output (cheap on long files)."""
+GUARD_MIN_SECONDS = 1.0
+"""Shorter signals are too short for DNSMOS to judge: the guard leaves them alone."""
 
 
 @dataclasses.dataclass
@@ -56,6 +60,8 @@ class CleanReport:
     rtf: float
     dnsmos_before: dict[str, float] | None = None
     dnsmos_after: dict[str, float] | None = None
+    guard: str | None = None
+    """What the never-worse guard did: "kept", "softened to N dB" or "not denoised" (None: off)."""
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready dictionary of every field."""
@@ -131,6 +137,27 @@ def _check_loudness(target: float | None) -> None:
         raise InputError(f"loudness target must be between -70 and 0 LUFS, got {target}")
 
 
+class _Worse(Exception):
+    """The guard rejected a cleaned output: it scored below its input."""
+
+
+def _worse(before: dict[str, float] | None, after: dict[str, float] | None) -> bool:
+    """Whether cleaning made the speech worse by DNSMOS OVRL (no reference needed)."""
+    return before is not None and after is not None and after["ovrl"] < before["ovrl"]
+
+
+def _guard_plan(strength: float) -> list[float | None]:
+    """Strengths to try in turn: as asked, then half as strong, then none (the input as it is)."""
+    softer = round(strength / 2, 1)
+    return [strength, softer, None] if softer > 0 else [strength, None]
+
+
+def _guard_label(strength: float | None, asked: float) -> str:
+    if strength is None:
+        return "not denoised"
+    return "kept" if strength == asked else f"softened to {strength:g} dB"
+
+
 def clean(
     audio: Audio,
     engine: str = "dfn3",
@@ -138,11 +165,13 @@ def clean(
     dehum: bool = False,
     loudness: float | None = None,
     progress: Progress | None = None,
+    guard: bool = True,
 ) -> Audio:
     """Denoise speech in memory (engine dfn3, rnnoise or gate); same rate, channels and length out.
 
     `strength` caps the attenuation in dB; `dehum` notches detected 50/60 Hz hum; `loudness` is an
-    EBU R128 target in LUFS.
+    EBU R128 target in LUFS. The `guard` keeps the result never worse than the input by DNSMOS
+    OVRL: a cleaned signal that scores lower is redone half as strong, then left as it was.
     """
     check_samples(audio.samples, audio.rate)
     value = _strength(engine, strength)
@@ -150,7 +179,37 @@ def clean(
     lines = (
         hum.detect(audio.samples[:, : int(HUM_SECONDS * audio.rate)], audio.rate) if dehum else []
     )
-    cleaner = Cleaner(audio.rate, audio.channels, engine, value, lines)
+    judged = guard and audio.duration >= GUARD_MIN_SECONDS
+    plan = _guard_plan(value) if judged else [value]
+    before = _head_score(audio.samples, audio.rate) if judged else None
+    for attempt in plan:
+        out = Audio(_clean_samples(audio, engine, attempt, lines, progress), audio.rate)
+        if attempt is None or not judged or not _worse(before, _head_score(out.samples, out.rate)):
+            break
+    if loudness is not None:
+        out = normalize_loudness(out, loudness)
+    return out
+
+
+def _head_score(samples: np.ndarray, rate: int) -> dict[str, float]:
+    from ..engines.quality import dnsmos
+
+    return dnsmos(Audio(samples[:, : int(GUARD_SECONDS * rate)], rate))
+
+
+def _clean_samples(
+    audio: Audio,
+    engine: str,
+    strength: float | None,
+    lines: list[float],
+    progress: Progress | None,
+) -> np.ndarray:
+    """One pass of the chain over a signal in memory; strength None keeps the input (hum aside)."""
+    if strength is None:
+        return (
+            hum.Notch(lines, audio.rate, audio.channels)(audio.samples) if lines else audio.samples
+        )
+    cleaner = Cleaner(audio.rate, audio.channels, engine, strength, lines)
     step = max(1, int(BLOCK_SECONDS * audio.rate))
     parts = []
     for start in range(0, audio.frames, step):
@@ -158,10 +217,7 @@ def clean(
         if progress is not None:
             progress(min(audio.frames, start + step) / audio.rate, audio.duration)
     parts.append(cleaner.flush())
-    out = Audio(np.concatenate(parts, axis=1), audio.rate)
-    if loudness is not None:
-        out = normalize_loudness(out, loudness)
-    return out
+    return np.concatenate(parts, axis=1)
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -215,10 +271,13 @@ def clean_file(
     loudness: float | None = None,
     score: bool = False,
     progress: Progress | None = None,
+    guard: bool = True,
 ) -> CleanReport:
     """Clean one audio file into another, streaming in blocks; the input is never modified.
 
     The output keeps the input's rate, channel count and length; formats follow dst's extension.
+    The `guard` keeps it never worse than the input by DNSMOS OVRL (on the first minute): an output
+    that scores lower is not committed but redone half as strong, then not denoised at all.
     """
     src, dst = Path(src), Path(dst)
     value = _strength(engine, strength)
@@ -228,38 +287,25 @@ def clean_file(
     if src.resolve() == dst.resolve() or _same_file(src, dst):
         raise InputError(f"{dst}: refusing to overwrite the input; choose another output path")
     started = time.perf_counter()
-    rate, channels, frames, blocks = stream_file(src, BLOCK_SECONDS)
-    blocks, lines = _detect_hum(blocks, rate) if dehum else (blocks, [])
-    cleaner = Cleaner(rate, channels, engine, value, lines)
-    subtype = _output_subtype(src, dst)
-    before = _Sample(rate, SCORE_SECONDS) if score else None
-    after = _Sample(rate, SCORE_SECONDS) if score else None
-    total = frames / rate if frames > 0 else 0.0
-
-    def cleaned() -> Iterator[np.ndarray]:
-        done = 0
-        for block in blocks:
-            if before is not None:
-                before.add(block)
-            yield cleaner.process(block)
-            done += block.shape[1]
-            if progress is not None:
-                progress(done / rate, max(total, done / rate))
-        if cleaner.fed == 0:
-            raise AudioError(f"{src}: contains no audio samples")
-        yield cleaner.flush()
-
-    if loudness is None:
-        _write(dst, rate, channels, subtype, cleaned(), after)
-    else:
-        _write_normalised(dst, rate, channels, subtype, cleaned(), after, loudness)
+    rate, channels, frames, _ = stream_file(src, BLOCK_SECONDS)
+    judged = guard and frames >= GUARD_MIN_SECONDS * rate
+    plan = _guard_plan(value) if judged else [value]
+    for attempt in plan:
+        final = attempt is None or attempt == plan[-1]
+        try:
+            fed, lines, scores = _clean_pass(
+                src, dst, engine, attempt, dehum, loudness, score, judged and not final, progress
+            )
+            break
+        except _Worse:
+            continue
     seconds = time.perf_counter() - started
-    duration = cleaner.fed / rate
+    duration = fed / rate
     report = CleanReport(
         src=str(src),
         dst=str(dst),
         engine=engine,
-        strength=value,
+        strength=0.0 if attempt is None else attempt,
         duration=duration,
         rate=rate,
         channels=channels,
@@ -267,10 +313,71 @@ def clean_file(
         loudness=loudness,
         seconds=round(seconds, 3),
         rtf=round(seconds / duration, 4) if duration else 0.0,
+        guard=_guard_label(attempt, value) if judged else None,
     )
-    if score and before is not None and after is not None:
-        report.dnsmos_before, report.dnsmos_after = before.score(), after.score()
+    if scores is not None:
+        report.dnsmos_before, report.dnsmos_after = scores
     return report
+
+
+def _clean_pass(
+    src: Path,
+    dst: Path,
+    engine: str,
+    strength: float | None,
+    dehum: bool,
+    loudness: float | None,
+    score: bool,
+    judge: bool,
+    progress: Progress | None,
+) -> tuple[int, list[float], tuple[dict[str, float] | None, dict[str, float] | None] | None]:
+    """Stream src through the chain into dst (strength None: not denoised). With `judge`, raise
+    _Worse before committing an output whose head scores below the input's (nothing is written).
+    Returns samples per channel, the hum lines notched and the DNSMOS scores when asked."""
+    rate, channels, frames, blocks = stream_file(src, BLOCK_SECONDS)
+    blocks, lines = _detect_hum(blocks, rate) if dehum else (blocks, [])
+    notch = hum.Notch(lines, rate, channels) if strength is None and lines else None
+    cleaner = Cleaner(rate, channels, engine, strength, lines) if strength is not None else None
+    subtype = _output_subtype(src, dst)
+    before = _Sample(rate, SCORE_SECONDS) if score or judge else None
+    after = _Sample(rate, SCORE_SECONDS) if score else None
+    judged = _Sample(rate, GUARD_SECONDS) if judge else None
+    total = frames / rate if frames > 0 else 0.0
+    fed = 0
+
+    def cleaned() -> Iterator[np.ndarray]:
+        nonlocal fed
+        for block in blocks:
+            if before is not None:
+                before.add(block)
+            fed += block.shape[1]
+            if cleaner is None:
+                out = notch(block) if notch is not None else block
+            else:
+                out = cleaner.process(block)
+            if judged is not None:
+                judged.add(out)
+            yield out
+            if progress is not None:
+                progress(fed / rate, max(total, fed / rate))
+        if fed == 0:
+            raise AudioError(f"{src}: contains no audio samples")
+        if cleaner is not None:
+            tail = cleaner.flush()
+            if judged is not None:
+                judged.add(tail)
+            yield tail
+
+    def verdict() -> None:
+        if judged is not None and before is not None and _worse(before.score(), judged.score()):
+            raise _Worse
+
+    if loudness is None:
+        _write(dst, rate, channels, subtype, cleaned(), after, verdict)
+    else:
+        _write_normalised(dst, rate, channels, subtype, cleaned(), after, loudness, verdict)
+    scores = (before.score(), after.score()) if score and before and after else None
+    return fed, lines, scores
 
 
 def _detect_hum(
@@ -294,12 +401,16 @@ def _write(
     subtype: str | None,
     blocks: Iterator[np.ndarray],
     sample: _Sample | None,
+    verdict: Callable[[], None] | None = None,
 ) -> None:
+    """Write blocks atomically; `verdict` may raise before the output is committed."""
     with StreamWriter(dst, rate, channels, subtype=subtype) as writer:
         for block in blocks:
             writer.write(block)
             if sample is not None:
                 sample.add(block)
+        if verdict is not None:
+            verdict()
 
 
 def _write_normalised(
@@ -310,6 +421,7 @@ def _write_normalised(
     blocks: Iterator[np.ndarray],
     sample: _Sample | None,
     target: float,
+    verdict: Callable[[], None] | None = None,
 ) -> None:
     """Two passes in bounded memory: clean into a float scratch file while metering, then scale."""
     import soundfile as sf
@@ -336,7 +448,7 @@ def _write_normalised(
                 block.T * gain
                 for block in f.blocks(blocksize=step, dtype="float32", always_2d=True)
             )
-            _write(dst, rate, channels, subtype, scaled, sample)
+            _write(dst, rate, channels, subtype, scaled, sample, verdict)
     finally:
         if os.path.exists(scratch):
             os.unlink(scratch)
