@@ -116,7 +116,8 @@ def overhead(speech: Audio, seconds: float) -> dict[str, float]:
     tract bare: the wheel's Rust runtime in a plain ctypes loop, one 10 ms frame per call;
     ort bare: our onnxruntime stream (engines/dfn_onnx.py, the `dfn3` engine) fed 10 s blocks;
     chain: the streaming clean chain (tasks.clean.Cleaner: resampling + dfn3) at 48 kHz and from
-    16 kHz; clean task: `clean(audio, "dfn3")` with everything the task adds around the chain.
+    16 kHz; clean task: `clean(audio, "dfn3")` with everything the task adds around the chain,
+    without and with the never-worse guard.
     Runs are interleaved and the minimum of 3 is kept, so load from others cancels out.
     """
     from voicebox.engines.dfn_onnx import DFN3Stream
@@ -156,17 +157,28 @@ def overhead(speech: Audio, seconds: float) -> dict[str, float]:
         cleaner.flush()
         return time.process_time() - start
 
-    def task() -> float:
+    def task(guard: bool) -> float:
         start = time.process_time()
-        clean(Audio(x48, 48_000), "dfn3")
+        clean(Audio(x48, 48_000), "dfn3", guard=guard)
         return time.process_time() - start
 
     tract_bare(), ort_bare(), chain(x48[None], 48_000)  # warm up
     runs = [
-        (tract_bare(), ort_bare(), chain(x48[None], 48_000), chain(x16, 16_000), task())
+        (
+            tract_bare(),
+            ort_bare(),
+            chain(x48[None], 48_000),
+            chain(x16, 16_000),
+            task(False),
+            task(True),
+        )
         for _ in range(3)
     ]  # interleaved: fair under load
-    t, o, c48, c16, whole = (min(r[i] for r in runs) for i in range(5))
+    t, o, c48, c16, whole, guarded = (min(r[i] for r in runs) for i in range(6))
+    from voicebox.tasks.clean import _worse
+
+    y48 = clean(Audio(x48, 48_000), "dfn3", guard=False).samples
+    head = int(60 * 48_000)
     return {
         "seconds": seconds,
         "strength_db": strength,
@@ -184,6 +196,11 @@ def overhead(speech: Audio, seconds: float) -> dict[str, float]:
         "chain_48k_vs_ort_bare": round(c48 / o, 4),
         "chain_16k_vs_ort_bare": round(c16 / o, 4),
         "clean_task_48k_vs_ort_bare": round(whole / o, 4),
+        "clean_task_guarded_cpu_s": round(guarded, 3),
+        "clean_task_guarded_rtf_cpu": round(guarded / seconds, 4),
+        "guard_rejected_full_strength": bool(_worse(x48[None, :head], y48[:, :head], 48_000)),
+        "note": "clean task = clean(audio, 'dfn3', guard=False); guarded adds the never-worse "
+        "guard (two 9 s DNSMOS windows per attempt; a rejected attempt is redone softer)",
     }
 
 

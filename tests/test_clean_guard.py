@@ -16,7 +16,7 @@ from voicebox.tasks import clean as clean_mod
 def verdicts(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """Scripted guard verdicts (True = the attempt scored worse), consumed one per judged attempt."""
     script: list[bool] = []
-    monkeypatch.setattr(clean_mod, "_worse", lambda before, after: script.pop(0))
+    monkeypatch.setattr(clean_mod, "_worse", lambda *args: script.pop(0))
     return script
 
 
@@ -64,3 +64,18 @@ def test_real_guard_keeps_a_clean_recording_no_worse(speech_fixture: Audio) -> N
 def test_guard_leaves_very_short_signals_to_the_engine(verdicts: list[bool]) -> None:
     short = Audio(np.zeros((1, 8000), dtype=np.float32), 16000)  # 0.5 s: too short to judge
     assert clean_mod.clean(short, "gate").frames == 8000 and not verdicts
+
+
+def test_guard_scores_the_loudest_window_like_dnsmos(speech_fixture: Audio) -> None:
+    from voicebox.engines.quality import busiest_window, dnsmos, quick_ovrl
+
+    x = speech_fixture.to_rate(16000).samples
+    quiet = np.tile(x * 0.05, 6)
+    loud_at = 2 * x.shape[1]
+    quiet[:, loud_at : loud_at + x.shape[1]] = x
+    start, end = busiest_window(Audio(quiet, 16000))
+    loud = (loud_at / 16000, (loud_at + x.shape[1]) / 16000)  # longer than one window
+    assert loud[0] - 1 <= start and end <= loud[1] + 1
+    assert end - start == pytest.approx(9.01, abs=0.01)
+    short = Audio(x[:, : 16000 * 5], 16000)  # one window: the same number as the full DNSMOS
+    assert quick_ovrl(short) == pytest.approx(dnsmos(short)["ovrl"], abs=1e-6)

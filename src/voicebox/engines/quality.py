@@ -58,3 +58,37 @@ def dnsmos(audio: Audio) -> dict[str, float]:
         "sig": float(result["sig_mos"]),
         "bak": float(result["bak_mos"]),
     }
+
+
+WINDOW = int(9.01 * RATE)
+"""DNSMOS judges 9.01 s windows; shorter audio is repeated to fill one, as speechmos does."""
+
+
+def _window16k(audio: Audio) -> np.ndarray:
+    x = audio.to_rate(RATE).mono() if audio.rate != RATE else audio.mono()
+    x = np.clip(np.nan_to_num(x.astype(np.float32)), -1.0, 1.0)
+    if x.size < RATE // 10:
+        raise EngineError("DNSMOS needs at least 0.1 s of audio")
+    return x
+
+
+def busiest_window(audio: Audio) -> tuple[float, float]:
+    """The (start, end) seconds of the loudest DNSMOS window, the part most likely to be speech."""
+    x = _window16k(audio)
+    if x.size <= WINDOW:
+        return 0.0, x.size / RATE
+    seconds = x.size // RATE
+    energy = (x[: seconds * RATE].astype(np.float64) ** 2).reshape(seconds, RATE).sum(axis=1)
+    per_window = np.convolve(energy, np.ones(WINDOW // RATE), "valid")  # whole-second starts
+    start = min(int(np.argmax(per_window)) * RATE, x.size - WINDOW)
+    return start / RATE, (start + WINDOW) / RATE
+
+
+def quick_ovrl(audio: Audio) -> float:
+    """DNSMOS OVRL of one window (the first 9.01 s), without the P.808 model: about a fifth of
+    `dnsmos`' cost on a 30 s clip, for decisions such as clean's never-worse guard."""
+    x = _window16k(audio)[:WINDOW]
+    x = np.resize(x, WINDOW) if x.size < WINDOW else x
+    scorer = _scorer()
+    _, _, ovr = scorer.onnx_sess.run(None, {"input_1": x[None]})[0][0]
+    return float(scorer.get_polyfit_val(0.0, 0.0, ovr, False)[2])

@@ -38,7 +38,7 @@ SCORE_SECONDS = 60.0
 """DNSMOS scores the first 60 s of input and output, so scoring stays cheap on long files."""
 STREAM_FORMATS = (".wav", ".flac", ".ogg", ".mp3")
 GUARD_SECONDS = 60.0
-"""The guard compares DNSMOS of the first 60 s of input and output (cheap on long files)."""
+"""The guard judges the loudest 9 s DNSMOS window of the first minute, in and out (fixed cost)."""
 GUARD_MIN_SECONDS = 1.0
 """Shorter signals are too short for DNSMOS to judge: the guard leaves them alone."""
 
@@ -141,9 +141,14 @@ class _Worse(Exception):
     """The guard rejected a cleaned output: it scored below its input."""
 
 
-def _worse(before: dict[str, float] | None, after: dict[str, float] | None) -> bool:
-    """Whether cleaning made the speech worse by DNSMOS OVRL (no reference needed)."""
-    return before is not None and after is not None and after["ovrl"] < before["ovrl"]
+def _worse(before: np.ndarray, after: np.ndarray, rate: int) -> bool:
+    """Whether cleaning made the speech worse: DNSMOS OVRL (no reference needed) of the loudest
+    window of `before` (the input, [channels, n]) against the same window of `after`."""
+    from ..engines.quality import busiest_window, quick_ovrl
+
+    start, end = busiest_window(Audio(before, rate))
+    a, b = int(start * rate), int(end * rate)
+    return quick_ovrl(Audio(after[:, a:b], rate)) < quick_ovrl(Audio(before[:, a:b], rate))
 
 
 def _guard_plan(strength: float) -> list[float | None]:
@@ -181,20 +186,18 @@ def clean(
     )
     judged = guard and audio.duration >= GUARD_MIN_SECONDS
     plan = _guard_plan(value) if judged else [value]
-    before = _head_score(audio.samples, audio.rate) if judged else None
+    head = int(GUARD_SECONDS * audio.rate)
     for attempt in plan:
         out = Audio(_clean_samples(audio, engine, attempt, lines, progress), audio.rate)
-        if attempt is None or not judged or not _worse(before, _head_score(out.samples, out.rate)):
+        if (
+            attempt is None
+            or not judged
+            or not _worse(audio.samples[:, :head], out.samples[:, :head], audio.rate)
+        ):
             break
     if loudness is not None:
         out = normalize_loudness(out, loudness)
     return out
-
-
-def _head_score(samples: np.ndarray, rate: int) -> dict[str, float]:
-    from ..engines.quality import dnsmos
-
-    return dnsmos(Audio(samples[:, : int(GUARD_SECONDS * rate)], rate))
 
 
 def _clean_samples(
@@ -243,7 +246,7 @@ def _output_subtype(src: Path, dst: Path) -> str | None:
 
 
 class _Sample:
-    """The first few seconds of a stream at 16 kHz mono, kept for scoring."""
+    """The first few seconds of a stream (at its rate, every channel), kept for scoring."""
 
     def __init__(self, rate: int, seconds: float) -> None:
         self.rate, self.limit, self.parts, self.size = rate, int(seconds * rate), [], 0
@@ -253,6 +256,10 @@ class _Sample:
             part = block[:, : self.limit - self.size]
             self.parts.append(part)
             self.size += part.shape[1]
+
+    def head(self) -> np.ndarray:
+        """The samples kept, [channels, n]."""
+        return np.concatenate(self.parts, axis=1) if self.parts else np.zeros((1, 0), np.float32)
 
     def score(self) -> dict[str, float] | None:
         if not self.size:
@@ -339,7 +346,7 @@ def _clean_pass(
     notch = hum.Notch(lines, rate, channels) if strength is None and lines else None
     cleaner = Cleaner(rate, channels, engine, strength, lines) if strength is not None else None
     subtype = _output_subtype(src, dst)
-    before = _Sample(rate, SCORE_SECONDS) if score or judge else None
+    before = _Sample(rate, max(SCORE_SECONDS, GUARD_SECONDS)) if score or judge else None
     after = _Sample(rate, SCORE_SECONDS) if score else None
     judged = _Sample(rate, GUARD_SECONDS) if judge else None
     total = frames / rate if frames > 0 else 0.0
@@ -369,7 +376,7 @@ def _clean_pass(
             yield tail
 
     def verdict() -> None:
-        if judged is not None and before is not None and _worse(before.score(), judged.score()):
+        if judged is not None and before is not None and _worse(before.head(), judged.head(), rate):
             raise _Worse
 
     if loudness is None:
