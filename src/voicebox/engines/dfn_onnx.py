@@ -235,6 +235,7 @@ class Model:
         options.intra_op_num_threads = n_threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        options.enable_cpu_mem_arena = False  # measured: ~10 MB less, no slower
         try:
             self.sessions = {
                 g: ort.InferenceSession(

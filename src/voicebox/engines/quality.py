@@ -19,8 +19,7 @@ from ..errors import EngineError
 RATE = 16_000
 
 
-@functools.cache
-def _scorer() -> Any:  # noqa: ANN401 - speechmos.dnsmos.DNSMOS
+def _speechmos() -> tuple[Any, Any]:  # (onnxruntime, speechmos.dnsmos)
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     try:
         with warnings.catch_warnings():
@@ -29,21 +28,37 @@ def _scorer() -> Any:  # noqa: ANN401 - speechmos.dnsmos.DNSMOS
             from speechmos import dnsmos
     except ImportError as exc:
         raise EngineError(f"DNSMOS is not installed ({exc.name}); pip install speechmos") from None
+    return ort, dnsmos
+
+
+@functools.cache
+def _session(name: str) -> Any:  # noqa: ANN401 - onnxruntime.InferenceSession
+    """One of speechmos' DNSMOS graphs, limited to our thread budget; each loaded when first used
+    (the P.808 graph alone holds ~75 MB, and the guard never needs it)."""
+    ort, dnsmos = _speechmos()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads()
+    options.inter_op_num_threads = 1
+    options.enable_cpu_mem_arena = False  # the arena kept ~200 MB after one window; freed now
+    folder = os.path.join(os.path.dirname(os.path.abspath(dnsmos.__file__)), "dnsmos_models")
+    return ort.InferenceSession(
+        os.path.join(folder, name), options, providers=["CPUExecutionProvider"]
+    )
+
+
+@functools.cache
+def _scorer() -> Any:  # noqa: ANN401 - speechmos.dnsmos.DNSMOS
+    _, dnsmos = _speechmos()
 
     class _DNSMOS(dnsmos.DNSMOS):
-        """speechmos' scorer with sessions limited to our thread budget."""
+        """speechmos' scorer on our sessions."""
 
-        def __init__(self, primary: str, p808: str) -> None:
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = threads()
-            options.inter_op_num_threads = 1
-            cpu = ["CPUExecutionProvider"]
-            self.primary_model_path = primary
-            self.onnx_sess = ort.InferenceSession(primary, options, providers=cpu)
-            self.p808_onnx_sess = ort.InferenceSession(p808, options, providers=cpu)
+        def __init__(self) -> None:
+            self.primary_model_path = "sig_bak_ovr.onnx"
+            self.onnx_sess = _session("sig_bak_ovr.onnx")
+            self.p808_onnx_sess = _session("model_v8.onnx")
 
-    folder = os.path.join(os.path.dirname(os.path.abspath(dnsmos.__file__)), "dnsmos_models")
-    return _DNSMOS(os.path.join(folder, "sig_bak_ovr.onnx"), os.path.join(folder, "model_v8.onnx"))
+    return _DNSMOS()
 
 
 def dnsmos(audio: Audio) -> dict[str, float]:
@@ -89,6 +104,6 @@ def quick_ovrl(audio: Audio) -> float:
     `dnsmos`' cost on a 30 s clip, for decisions such as clean's never-worse guard."""
     x = _window16k(audio)[:WINDOW]
     x = np.resize(x, WINDOW) if x.size < WINDOW else x
-    scorer = _scorer()
-    _, _, ovr = scorer.onnx_sess.run(None, {"input_1": x[None]})[0][0]
-    return float(scorer.get_polyfit_val(0.0, 0.0, ovr, False)[2])
+    _, _, ovr = _session("sig_bak_ovr.onnx").run(None, {"input_1": x[None]})[0][0]
+    _, dnsmos = _speechmos()
+    return float(dnsmos.DNSMOS.get_polyfit_val(None, 0.0, 0.0, ovr, False)[2])
