@@ -18,6 +18,7 @@ bench/vocoder.py. Skips the real voices cleanly when the shared data folder is a
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import re
@@ -59,12 +60,14 @@ def mono16k(audio: Audio) -> Audio:
     return Audio(x.mono()[None], MEL.rate)
 
 
-def snapshot(audio_dir: Path, vocoder_dir: Path | None) -> tuple[Path, dict[str, int]]:
+def snapshot(
+    audio_dir: Path, vocoder_dir: Path | None, duration_dir: Path | None = None
+) -> tuple[Path, dict[str, int]]:
     """Copy the parts (the training run keeps rewriting them) into one folder the model can load."""
     folder = Path(tempfile.mkdtemp(prefix="vb-bench-ckpt-"))
     steps: dict[str, int] = {}
     for part in PARTS:
-        src_dir = vocoder_dir if part == "vocoder" and vocoder_dir is not None else audio_dir
+        src_dir = {"vocoder": vocoder_dir, "duration": duration_dir}.get(part) or audio_dir
         src = src_dir / f"{part}.pt"
         if src.is_file():
             shutil.copy2(src, folder / src.name)
@@ -450,15 +453,25 @@ def infill_items(voices: list[dict], limit: int, seed: int) -> list[tuple[str, A
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="few sentences (shared CPU)")
-    parser.add_argument("--checkpoint", default=str(ROOT / "runs" / "small-audio"))
-    parser.add_argument("--vocoder", default=str(ROOT / "runs" / "small-vocoder"))
+    parser.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "small"))
+    parser.add_argument("--vocoder", default="", help="folder with vocoder.pt (none: Griffin-Lim)")
+    parser.add_argument(
+        "--duration", default="", help="folder with duration.pt (default: --checkpoint)"
+    )
+    parser.add_argument(
+        "--targets", type=int, default=0, help="sentences per voice (0: 1 quick, 3 full)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "model.json"))
     parser.add_argument("--skip-vocoder-bench", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ["VOICEBOX_THREADS"]))
     started = time.time()
-    folder, steps = snapshot(Path(args.checkpoint), Path(args.vocoder) if args.vocoder else None)
+    folder, steps = snapshot(
+        Path(args.checkpoint),
+        Path(args.vocoder) if args.vocoder else None,
+        Path(args.duration) if args.duration else None,
+    )
     os.environ["VOICEBOX_CHECKPOINT"] = str(folder)
 
     def log(msg: str) -> None:
@@ -467,8 +480,18 @@ def main() -> None:
     log(f"checkpoint snapshot {folder}: steps {steps}")
     n_held, n_real, n_infill = (2, 2, 2) if args.quick else (4, 4, 4)
     nfes = [8, 16, 32]
-    voices = held_out_voices(n_held, args.seed) + real_voices(n_real)
+    speakers = held_out_voices(n_held, args.seed) + real_voices(n_real)
+    targets = args.targets or (1 if args.quick else 3)
     from voicebox.model import sample
+    from voicebox.model.synth import generated_sentence
+
+    rng = np.random.default_rng(args.seed + 2)  # more sentences per voice: a steadier WER
+    voices = [
+        v if k == 0 else {**v, "target": generated_sentence(rng)}
+        for v in speakers
+        for k in range(targets)
+    ]
+    defaults = inspect.signature(sample.zero_shot).parameters
 
     vocoder_name = sample.load_models(None).vocoder_name
     result: dict = {
@@ -478,7 +501,13 @@ def main() -> None:
         "vocoder_used": vocoder_name,
         "threads": int(os.environ["VOICEBOX_THREADS"]),
         "note": "2 shared CPU cores with training running in the background: RTFs are pessimistic",
-        "settings": {"nfe": 16, "guidance": 0.7, "solver": "midpoint", "seed": args.seed},
+        "settings": {
+            "nfe": defaults["nfe"].default,
+            "guidance": defaults["guidance"].default,
+            "solver": defaults["solver"].default,
+            "seed": args.seed,
+            "sentences_per_voice": targets,
+        },
     }
     result["zero_shot"] = zero_shot_bench(voices, nfes, args.seed, log)
     if vocoder_name == "vocoder":  # is the vocoder or the mel model the weak link?
@@ -503,7 +532,7 @@ def main() -> None:
         os.environ["VOICEBOX_CHECKPOINT"] = str(folder)
         sample.load_models.cache_clear()
         shutil.rmtree(gl, ignore_errors=True)
-    result["infill"] = infill_bench(infill_items(voices, n_infill, args.seed), args.seed, log)
+    result["infill"] = infill_bench(infill_items(speakers, n_infill, args.seed), args.seed, log)
     if not args.skip_vocoder_bench:
         voc_out = Path(tempfile.mkdtemp(prefix="vb-bench-voc-")) / "vocoder.json"
         cmd = [
