@@ -53,22 +53,26 @@ class FrameEngine(Protocol):
     def __call__(self, frame: np.ndarray) -> np.ndarray: ...
 
 
-class FrameStream:
-    """Turn a frame engine into a Denoiser: buffer to whole frames, drop the lag, pad at the end."""
+class AlignedStream:
+    """The Denoiser bookkeeping every engine shares: buffer input to whole units, hand the units to
+    `_units`, drop the engine's first `lag` output samples and, at the end, push zeros through
+    so that exactly as many samples come out as went in."""
 
-    def __init__(self, engine: FrameEngine) -> None:
-        self.engine = engine
+    def __init__(self, unit: int, lag: int) -> None:
+        self.unit = unit
         self._pending = np.zeros(0, dtype=np.float32)
-        self._skip = engine.lag
+        self._skip = lag
         self._fed = 0
         self._emitted = 0
 
+    def _units(self, samples: np.ndarray) -> np.ndarray:
+        """Process a whole number of units; return as many output samples (engine-delayed)."""
+        raise NotImplementedError
+
     def _run(self, samples: np.ndarray) -> np.ndarray:
-        size = self.engine.frame
-        whole = len(samples) // size * size
-        outs = [self.engine(samples[i : i + size]) for i in range(0, whole, size)]
-        self._pending = samples[whole:]
-        out = np.concatenate(outs) if outs else np.zeros(0, dtype=np.float32)
+        whole = len(samples) // self.unit * self.unit
+        out = self._units(samples[:whole]) if whole else np.zeros(0, dtype=np.float32)
+        self._pending = samples[whole:].copy()
         if self._skip:
             dropped = min(self._skip, len(out))
             out = out[dropped:]
@@ -88,14 +92,27 @@ class FrameStream:
         missing = self._fed - self._emitted
         if missing <= 0:
             return np.zeros(0, dtype=np.float32)
-        size = self.engine.frame
-        total = -(-(missing + self._skip) // size) * size
-        pad = total - len(self._pending)
+        total = -(-(missing + self._skip) // self.unit) * self.unit
+        pad = max(0, total - len(self._pending))
         out = self._run(np.concatenate([self._pending, np.zeros(pad, dtype=np.float32)]))
         out = out[:missing]
         self._emitted += len(out)
         self._pending = np.zeros(0, dtype=np.float32)
         return out
+
+
+class FrameStream(AlignedStream):
+    """Turn a frame engine (one fixed-size frame per call) into a Denoiser."""
+
+    def __init__(self, engine: FrameEngine) -> None:
+        super().__init__(engine.frame, engine.lag)
+        self.engine = engine
+
+    def _units(self, samples: np.ndarray) -> np.ndarray:
+        size = self.unit
+        return np.concatenate(
+            [self.engine(samples[i : i + size]) for i in range(0, len(samples), size)]
+        )
 
 
 @functools.cache

@@ -28,6 +28,7 @@ from scipy.signal import lfilter
 
 from ..config import cache_dir, threads
 from ..errors import EngineError
+from .denoise import AlignedStream
 
 GRAPHS = ("enc", "erb_dec", "df_dec")
 SURGERY_VERSION = 1
@@ -276,7 +277,7 @@ def _smooth(x: np.ndarray, state: np.ndarray, alpha: float) -> np.ndarray:
     return out.astype(np.float32, copy=False)
 
 
-class DFN3Stream:
+class DFN3Stream(AlignedStream):
     """A streaming DeepFilterNet3 denoiser (mono, 48 kHz) that runs the graphs on whole chunks.
 
     Output lines up with the input sample for sample and has exactly its length, like every
@@ -298,10 +299,7 @@ class DFN3Stream:
         limit = abs(float(strength))
         self.mix = None if limit >= 100 else 1.0 if limit < 0.01 else 10 ** (-limit / 20)
         self.lag = (p.fft_size - p.hop_size) + p.lookahead * p.hop_size
-        self._pending = np.zeros(0, dtype=np.float32)
-        self._skip = self.lag
-        self._fed = 0
-        self._emitted = 0
+        super().__init__(self.hop, self.lag)
         # signal-processing state, as libDF keeps it
         self._analysis = np.zeros(p.fft_size - p.hop_size, dtype=np.float32)
         self._overlap = np.zeros(p.fft_size - p.hop_size, dtype=np.float32)
@@ -425,39 +423,12 @@ class DFN3Stream:
         self._overlap = frames[-1, hop:].copy()
         return (frames[:, :hop] + tails).reshape(-1)
 
-    # -- the Denoiser protocol ------------------------------------------------------------------
-    def _run(self, samples: np.ndarray) -> np.ndarray:
-        whole = len(samples) // self.hop * self.hop
+    # -- the Denoiser protocol (bookkeeping in AlignedStream) ---------------------------------------
+    def _units(self, samples: np.ndarray) -> np.ndarray:
         step = self.chunk * self.hop
-        outs = [
-            self._synthesise(self._enhance(self._analyse(samples[i : min(i + step, whole)])))
-            for i in range(0, whole, step)
-        ]
-        self._pending = samples[whole:].copy()
-        out = np.concatenate(outs) if outs else np.zeros(0, dtype=np.float32)
-        if self._skip:
-            dropped = min(self._skip, len(out))
-            out = out[dropped:]
-            self._skip -= dropped
-        return out
-
-    def process(self, block: np.ndarray) -> np.ndarray:
-        """Feed a block; return the aligned output available so far."""
-        block = np.asarray(block, dtype=np.float32).reshape(-1)
-        self._fed += len(block)
-        out = self._run(np.concatenate([self._pending, block]))
-        self._emitted += len(out)
-        return out
-
-    def flush(self) -> np.ndarray:
-        """Push zeros through to release the delayed tail; trim to the exact input length."""
-        missing = self._fed - self._emitted
-        if missing <= 0:
-            return np.zeros(0, dtype=np.float32)
-        total = -(-(missing + self._skip) // self.hop) * self.hop
-        pad = max(0, total - len(self._pending))
-        out = self._run(np.concatenate([self._pending, np.zeros(pad, dtype=np.float32)]))
-        out = out[:missing]
-        self._emitted += len(out)
-        self._pending = np.zeros(0, dtype=np.float32)
-        return out
+        return np.concatenate(
+            [
+                self._synthesise(self._enhance(self._analyse(samples[i : i + step])))
+                for i in range(0, len(samples), step)
+            ]
+        )
