@@ -382,5 +382,18 @@ def test_train_reports_held_out_loss_and_never_trains_on_held_out_speakers(tmp_p
     train(config, data, "audio", tmp_path / "run", max_steps=3, echo=lines.append)
     assert "4 utterances" in lines[0]  # spk1's four utterances are held out
     log = [json.loads(x) for x in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
-    held = [r["held_out_loss"] for r in log if "held_out_loss" in r]
-    assert len(held) == 1 and 0 < held[0] < 10
+    held = [r for r in log if "held_out_loss" in r]
+    assert len(held) == 1 and 0 < held[0]["held_out_loss"] < 10 and held[0]["weights"] == "ema"
+
+
+def test_ema_weights_apply_for_a_while_then_the_model_has_its_own():
+    from voicebox.model.train import EMA
+
+    net = torch.nn.Linear(3, 2)
+    ema = EMA(net, 0.5)
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    own = net.weight.detach().clone()
+    with ema.applied(net):
+        assert torch.equal(net.weight, ema.state["weight"]) and not torch.equal(net.weight, own)
+    assert torch.equal(net.weight, own)

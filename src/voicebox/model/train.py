@@ -7,6 +7,7 @@ has it, atomic checkpoints every N steps, a JSON-lines loss log plus human-reada
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -67,6 +68,16 @@ class EMA:
         for k, v in self.state.items():
             if not v.is_floating_point():
                 v.copy_(current[k])
+
+    @contextlib.contextmanager
+    def applied(self, model: nn.Module) -> Iterator[nn.Module]:
+        """The model with the averaged weights in place for a while (evaluation), then its own."""
+        own = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        model.load_state_dict(self.state)
+        try:
+            yield model
+        finally:
+            model.load_state_dict(own)
 
 
 def _parts(part: str) -> tuple[Callable[[Any, int], Dataset], Callable, LossFn]:
@@ -431,10 +442,13 @@ def _train(
             t0, frames, losses, extra = time.perf_counter(), 0, [], {}
         if tcfg.eval_every and step % tcfg.eval_every == 0:
             if eval_loader is not None:
-                held = evaluate(model, eval_loader, loss_fn, part, tcfg.eval_batches, run.device)
+                with ema.applied(model):  # the weights that ship, not the raw ones at high LR
+                    held = evaluate(
+                        model, eval_loader, loss_fn, part, tcfg.eval_batches, run.device
+                    )
                 log(
-                    {"step": step, "held_out_loss": held},
-                    f"{part} step {step} held-out loss {held:.4f}",
+                    {"step": step, "held_out_loss": held, "weights": "ema"},
+                    f"{part} step {step} held-out loss {held:.4f} (EMA weights)",
                 )
             run.barrier()
         if step % tcfg.checkpoint_every == 0 and step < stop:
