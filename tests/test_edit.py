@@ -186,3 +186,13 @@ def test_merge_rejects_overlap():
         [edit_module._Edit(2, 3, "x", "replace"), edit_module._Edit(3, 4, "", "delete")]
     )
     assert [(e.first, e.stop, e.new) for e in merged] == [(2, 4, "x")]
+
+
+def test_renditions_are_ranked_by_what_whisper_hears_first() -> None:
+    from conftest import synthesise
+    from voicebox.tasks.edit import _heard_share
+
+    said = synthesise("He bought 50 jars of honey.")
+    x = said.samples[0]
+    assert _heard_share("fifty jars of honey", x, said.rate) == 1.0  # digits read as words
+    assert _heard_share("twelve bottles of milk", x, said.rate) <= 0.25

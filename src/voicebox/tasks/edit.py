@@ -475,12 +475,14 @@ def _render(
     trail: int,
     rate: int,
 ) -> tuple[match.Match, np.ndarray]:
-    """Speak `text` with each option and keep the rendition that sounds most like the speaker.
+    """Speak `text` with each option and keep the rendition that is heard right and, among those,
+    sounds most like the speaker.
 
-    The score is the speaker embedding of the shaped words against the speaker's: ranking voices
-    by a reference sentence alone often mis-ranks them on the actual words.
+    Heard right: whisper finds the new words in the rendition (an accented voice can turn "milk"
+    into "nook"). The likeness is the speaker embedding of the shaped words against the speaker's:
+    ranking voices by a reference sentence alone often mis-ranks them on the actual words.
     """
-    best: tuple[float, match.Match, np.ndarray] | None = None
+    best: tuple[tuple[float, float], match.Match, np.ndarray] | None = None
     for opt in options:
         speech = _generate(text, context, engine, opt.voice, opt.speed, rate)
         mono = _shape(speech, rate, near, opt, lead, trail)
@@ -489,11 +491,27 @@ def _render(
         from ..engines import speaker
 
         score = speaker.similarity(speaker.embed(Audio(mono, rate)), embedding)
-        if best is None or score > best[0]:
-            best = (score, opt, mono)
+        key = (_heard_share(text, mono, rate), score)
+        if best is None or key > best[0]:
+            best = (key, opt, mono)
     assert best is not None
-    score, opt, mono = best
+    (_, score), opt, mono = best
     return match.Match(opt.voice, score, opt.speed, opt.semitones, opt.candidates), mono
+
+
+def _heard_share(text: str, mono: np.ndarray, rate: int) -> float:
+    """The share of `text`'s words that whisper hears in a rendition of it."""
+    from ..engines.asr import transcribe_text
+    from ..text import normalize
+
+    def words(s: str) -> list[str]:  # "50" and "fifty" are the same word here
+        return re.sub(r"[^a-z' ]", " ", normalize(s).lower().replace("-", " ")).split()
+
+    wanted = words(text)
+    if not wanted:
+        return 1.0
+    heard = set(words(transcribe_text(Audio(mono[None, :], rate))))
+    return sum(w in heard for w in wanted) / len(wanted)
 
 
 def _infill_in_context(audio: Audio, words: list, a: int, b: int, new: str) -> np.ndarray:
