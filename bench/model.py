@@ -505,6 +505,7 @@ def main() -> None:
             "nfe": defaults["nfe"].default,
             "guidance": defaults["guidance"].default,
             "solver": defaults["solver"].default,
+            "duration_scale": defaults["duration_scale"].default,
             "seed": args.seed,
             "sentences_per_voice": targets,
         },

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from ..errors import AudioError, InputError, VoiceboxError
+from ..model.config import GUIDANCE
 from .app import app, err, progress_bar
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".opus", ".m4a", ".aac", ".aiff", ".aif"}
@@ -123,7 +124,9 @@ def clean(
         None, "--text", help="With --infill: the words said in the span (default: whisper's guess)."
     ),
     nfe: int = typer.Option(16, "--nfe", help="With --infill: model steps (more = slower, finer)."),
-    guidance: float = typer.Option(0.7, "--guidance", help="With --infill: guidance strength."),
+    guidance: float = typer.Option(
+        GUIDANCE, "--guidance", help="With --infill: guidance strength."
+    ),
     seed: int | None = typer.Option(None, "--seed", help="With --infill: fix the random seed."),
 ) -> None:
     """Remove background noise (and optionally hum) from speech; keeps rate, channels and length."""

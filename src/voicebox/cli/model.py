@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from ..errors import InputError
+from ..model.config import DURATION_SCALE, GUIDANCE
 from .app import app, err
 
 
@@ -75,7 +76,9 @@ def infill(
     context_text: str | None = typer.Option(None, "--context-text", help="Its transcript."),
     mask: list[str] = typer.Option([], "--mask", help="START-END seconds of the context to redo."),
     nfe: int = typer.Option(16, "--nfe", help="ODE function evaluations."),
-    guidance: float = typer.Option(0.7, "--guidance", help="Classifier-free guidance strength."),
+    guidance: float = typer.Option(
+        GUIDANCE, "--guidance", help="Classifier-free guidance strength."
+    ),
     solver: str = typer.Option("midpoint", "--solver", help="euler or midpoint."),
     seed: int | None = typer.Option(None, "--seed", help="Fix the noise for repeatable output."),
     speed: float = typer.Option(1.0, "--speed", help="Speaking rate of generated phones."),
@@ -95,7 +98,7 @@ def infill(
         solver=solver,
         seed=seed,
         context_text=context_text,
-        duration_scale=1.0 / speed if speed > 0 else 0.0,
+        duration_scale=DURATION_SCALE / speed if speed > 0 else 0.0,
         checkpoint_name=checkpoint,
     )
     path = save(audio, out)

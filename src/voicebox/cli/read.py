@@ -12,6 +12,7 @@ import numpy as np
 import typer
 
 from ..errors import InputError
+from ..model.config import GUIDANCE
 from .app import app, err, progress_bar
 
 SUBTITLE_FORMATS = (".srt", ".vtt")
@@ -58,7 +59,9 @@ def read(
     ),
     seed: int | None = typer.Option(None, "--seed", help="With --engine voicebox: fix the result."),
     nfe: int = typer.Option(16, "--nfe", help="With --engine voicebox: model steps (8-32)."),
-    guidance: float = typer.Option(0.7, "--guidance", help="With --engine voicebox: guidance."),
+    guidance: float = typer.Option(
+        GUIDANCE, "--guidance", help="With --engine voicebox: guidance."
+    ),
     consent: str | None = typer.Option(
         None, "--consent", help="With --like: the speaker's own statement that they agree."
     ),

@@ -23,7 +23,7 @@ from ..audio import Audio
 from ..config import env, threads
 from ..errors import InputError, NotReadyError
 from . import checkpoint
-from .config import Config, ModelConfig
+from .config import DURATION_SCALE, GUIDANCE, Config, ModelConfig
 from .features import MEL, audio_to_mel
 from .flow import NULL_ID, denormalize, normalize
 from .network import bf16_supported
@@ -91,7 +91,7 @@ def generate_mel(
     context_mel: torch.Tensor,
     gen_mask: torch.Tensor,
     nfe: int = 16,
-    guidance: float = 0.7,
+    guidance: float = GUIDANCE,
     solver: str = "midpoint",
     seed: int | None = None,
 ) -> torch.Tensor:
@@ -487,12 +487,12 @@ def infill(
     context: Audio | None = None,
     mask: MaskSpec = None,
     nfe: int = 16,
-    guidance: float = 0.7,
+    guidance: float = GUIDANCE,
     solver: str = "midpoint",
     seed: int | None = None,
     *,
     context_text: str | None = None,
-    duration_scale: float = 1.0,
+    duration_scale: float = DURATION_SCALE,
     splice: bool = True,
     checkpoint_name: str | None = None,
 ) -> Audio:
@@ -546,11 +546,11 @@ def zero_shot(
     reference: Audio,
     reference_text: str | None = None,
     nfe: int = 16,
-    guidance: float = 0.7,
+    guidance: float = GUIDANCE,
     solver: str = "midpoint",
     seed: int | None = None,
     *,
-    duration_scale: float = 1.0,
+    duration_scale: float = DURATION_SCALE,
     max_reference_s: float = 10.0,
     checkpoint_name: str | None = None,
 ) -> Audio:
@@ -616,10 +616,10 @@ def respeak(
     *,
     context_text: str | None = None,
     nfe: int = 16,
-    guidance: float = 0.7,
+    guidance: float = GUIDANCE,
     solver: str = "midpoint",
     seed: int | None = None,
-    duration_scale: float = 1.0,
+    duration_scale: float = DURATION_SCALE,
     checkpoint_name: str | None = None,
 ) -> Audio:
     """`context` (at 16 kHz) with [start, end) seconds spoken anew: `text` there, or by default the

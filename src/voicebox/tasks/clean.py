@@ -28,6 +28,7 @@ from ..audio import (
 from ..audio import stream as stream_file
 from ..engines import denoise
 from ..errors import AudioError, InputError
+from ..model.config import GUIDANCE
 from ..progress import Progress
 from . import hum
 
@@ -482,7 +483,7 @@ def infill_span(
     end: float,
     text: str | None = None,
     nfe: int = 16,
-    guidance: float = 0.7,
+    guidance: float = GUIDANCE,
     seed: int | None = None,
 ) -> Audio:
     """Speak [start, end) seconds anew with the Voicebox model, for a span a transient noise ruined;
@@ -499,7 +500,7 @@ def infill_file(
     end: float,
     text: str | None = None,
     nfe: int = 16,
-    guidance: float = 0.7,
+    guidance: float = GUIDANCE,
     seed: int | None = None,
 ) -> dict[str, object]:
     """`infill_span` from file to file (atomic; the input's bit depth kept for WAV/FLAC); a report."""

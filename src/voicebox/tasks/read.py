@@ -17,6 +17,7 @@ from .. import provenance
 from ..audio import Audio
 from ..engines import tts
 from ..errors import InputError
+from ..model.config import GUIDANCE
 from ..progress import Progress
 from ..text import Sentence, has_words, iter_sentences, normalize, sentences
 
@@ -338,7 +339,7 @@ def read_like(
     reference_text: str | None = None,
     seed: int | None = None,
     nfe: int = 16,
-    guidance: float = 0.7,
+    guidance: float = GUIDANCE,
     progress: Progress | None = None,
 ) -> Speech:
     """Read English `text` in the voice of `reference` (3–10 s of speech) with our Voicebox model,

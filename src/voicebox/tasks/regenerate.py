@@ -13,6 +13,7 @@ import numpy as np
 
 from ..audio import Audio, check_samples, resample
 from ..errors import EngineError, InputError, VoiceboxError
+from ..model.config import GUIDANCE
 
 CONTEXT_S = 3.0
 """Seconds of the recording on each side of the span given to the model as its context."""
@@ -25,7 +26,7 @@ class Options:
     """Sampling settings of the model (see voicebox.model.respeak)."""
 
     nfe: int = 16
-    guidance: float = 0.7
+    guidance: float = GUIDANCE
     seed: int | None = None
 
 
