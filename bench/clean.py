@@ -175,7 +175,7 @@ def overhead(speech: Audio, seconds: float) -> dict[str, float]:
         for _ in range(3)
     ]  # interleaved: fair under load
     t, o, c48, c16, whole, guarded = (min(r[i] for r in runs) for i in range(6))
-    from voicebox.tasks.clean import _worse
+    from voicebox.tasks.clean import _Judge
 
     y48 = clean(Audio(x48, 48_000), "dfn3", guard=False).samples
     head = int(60 * 48_000)
@@ -198,9 +198,9 @@ def overhead(speech: Audio, seconds: float) -> dict[str, float]:
         "clean_task_48k_vs_ort_bare": round(whole / o, 4),
         "clean_task_guarded_cpu_s": round(guarded, 3),
         "clean_task_guarded_rtf_cpu": round(guarded / seconds, 4),
-        "guard_rejected_full_strength": bool(_worse(x48[None, :head], y48[:, :head], 48_000)),
+        "guard_rejected_full_strength": _Judge(x48[None, :head], 48_000).worse(y48[:, :head]),
         "note": "clean task = clean(audio, 'dfn3', guard=False); guarded adds the never-worse "
-        "guard (two 9 s DNSMOS windows per attempt; a rejected attempt is redone softer)",
+        "guard (the input's loudest 9 s DNSMOS window scored once, the output's per attempt; a rejected attempt is redone softer)",
     }
 
 

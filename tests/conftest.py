@@ -139,3 +139,22 @@ def serving(folder: Path, *args: str, token: str | None = None) -> Iterator[str]
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def save_tiny_checkpoint(cfg: object, folder: Path) -> Path:
+    """An untrained but loadable checkpoint (audio + duration) for `cfg`, written into `folder`."""
+    import torch
+
+    from voicebox.model import checkpoint
+    from voicebox.model.duration import DurationNet
+    from voicebox.model.network import VoiceboxNet
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    audio = VoiceboxNet(cfg.model)
+    torch.nn.init.normal_(audio.out.weight, std=0.05)  # a field that is not zero everywhere
+    checkpoint.export(folder / "audio.pt", "audio", cfg, audio.state_dict(), step=1)
+    checkpoint.export(
+        folder / "duration.pt", "duration", cfg, DurationNet(cfg.duration).state_dict(), 1
+    )
+    return folder

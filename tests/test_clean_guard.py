@@ -16,7 +16,7 @@ from voicebox.tasks import clean as clean_mod
 def verdicts(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """Scripted guard verdicts (True = the attempt scored worse), consumed one per judged attempt."""
     script: list[bool] = []
-    monkeypatch.setattr(clean_mod, "_worse", lambda *args: script.pop(0))
+    monkeypatch.setattr(clean_mod._Judge, "worse", lambda self, after: script.pop(0))
     return script
 
 

@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from conftest import save_tiny_checkpoint
 from voicebox.audio import Audio
 from voicebox.errors import InputError, NotReadyError
 from voicebox.model import checkpoint, sample
@@ -273,20 +274,8 @@ def test_splice_puts_original_samples_back():
     assert np.array_equal(out[10 * hop : 20 * hop], gen[10 * hop : 20 * hop])
 
 
-def _save_tiny_checkpoint(cfg, folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(0)
-    audio = VoiceboxNet(cfg.model)
-    torch.nn.init.normal_(audio.out.weight, std=0.05)
-    checkpoint.export(folder / "audio.pt", "audio", cfg, audio.state_dict(), step=1)
-    checkpoint.export(
-        folder / "duration.pt", "duration", cfg, DurationNet(cfg.duration).state_dict(), 1
-    )
-    return folder
-
-
 def test_checkpoint_roundtrip_and_missing_checkpoint(cfg, tmp_path, monkeypatch):
-    folder = _save_tiny_checkpoint(cfg, tmp_path / "ck")
+    folder = save_tiny_checkpoint(cfg, tmp_path / "ck")
     net, loaded = checkpoint.load(folder, "audio")
     assert loaded.model == cfg.model and not net.training
     monkeypatch.setenv("VOICEBOX_CHECKPOINT", str(folder))
@@ -300,7 +289,7 @@ def test_checkpoint_roundtrip_and_missing_checkpoint(cfg, tmp_path, monkeypatch)
 
 
 def test_infill_end_to_end_with_a_tiny_checkpoint(cfg, tmp_path, monkeypatch):
-    folder = str(_save_tiny_checkpoint(cfg, tmp_path / "ck"))
+    folder = str(save_tiny_checkpoint(cfg, tmp_path / "ck"))
     sample.load_models.cache_clear()
     tts = sample.infill("hello", nfe=2, seed=1, checkpoint_name=folder)
     again = sample.infill("hello", nfe=2, seed=1, checkpoint_name=folder)

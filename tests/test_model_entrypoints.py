@@ -16,13 +16,11 @@ import soundfile as sf
 import torch
 from typer.testing import CliRunner
 
-from conftest import synthesise
+from conftest import save_tiny_checkpoint, synthesise
 from voicebox.audio import Audio, save
 from voicebox.errors import InputError, NotReadyError
-from voicebox.model import checkpoint, sample
+from voicebox.model import sample
 from voicebox.model.config import load_config
-from voicebox.model.duration import DurationNet
-from voicebox.model.network import VoiceboxNet
 
 ROOT = Path(__file__).resolve().parents[1]
 SENTENCE = "The birch canoe slid on the smooth planks."
@@ -33,15 +31,7 @@ torch.set_num_threads(1)
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg = load_config(ROOT / "configs" / "tiny.yaml")
-    folder = tmp_path_factory.mktemp("tiny-ckpt")
-    torch.manual_seed(0)
-    audio = VoiceboxNet(cfg.model)
-    torch.nn.init.normal_(audio.out.weight, std=0.05)
-    checkpoint.export(folder / "audio.pt", "audio", cfg, audio.state_dict(), step=1)
-    checkpoint.export(
-        folder / "duration.pt", "duration", cfg, DurationNet(cfg.duration).state_dict(), 1
-    )
-    return folder
+    return save_tiny_checkpoint(cfg, tmp_path_factory.mktemp("tiny-ckpt"))
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
@@ -54,7 +55,7 @@ class FrameEngine(Protocol):
     def __call__(self, frame: np.ndarray) -> np.ndarray: ...
 
 
-class AlignedStream:
+class AlignedStream(ABC):
     """The Denoiser bookkeeping every engine shares: buffer input to whole units, hand the units to
     `_units`, drop the engine's first `lag` output samples and, at the end, push zeros through
     so that exactly as many samples come out as went in."""
@@ -66,9 +67,9 @@ class AlignedStream:
         self._fed = 0
         self._emitted = 0
 
+    @abstractmethod
     def _units(self, samples: np.ndarray) -> np.ndarray:
         """Process a whole number of units; return as many output samples (engine-delayed)."""
-        raise NotImplementedError
 
     def _run(self, samples: np.ndarray) -> np.ndarray:
         whole = len(samples) // self.unit * self.unit

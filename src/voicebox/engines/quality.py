@@ -63,11 +63,7 @@ def _scorer() -> Any:  # noqa: ANN401 - speechmos.dnsmos.DNSMOS
 
 def dnsmos(audio: Audio) -> dict[str, float]:
     """DNSMOS scores {ovrl, sig, bak} (1-5, higher is better) of the channel average at 16 kHz."""
-    x = audio.to_rate(RATE).mono() if audio.rate != RATE else audio.mono()
-    x = np.clip(np.nan_to_num(x.astype(np.float32)), -1.0, 1.0)
-    if x.size < RATE // 10:
-        raise EngineError("DNSMOS needs at least 0.1 s of audio")
-    result = _scorer()(x, RATE, False)
+    result = _scorer()(_window16k(audio), RATE, False)
     return {
         "ovrl": float(result["ovrl_mos"]),
         "sig": float(result["sig_mos"]),

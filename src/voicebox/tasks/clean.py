@@ -32,6 +32,8 @@ from ..model.config import GUIDANCE
 from ..progress import Progress
 from . import hum
 
+_Opened = tuple[int, int, int, Iterator[np.ndarray]]
+"""audio.stream's (rate, channels, frames, blocks)."""
 BLOCK_SECONDS = 10.0
 HUM_SECONDS = 30.0
 """Hum is detected on the first 30 s of a file (mains hum is steady)."""
@@ -139,17 +141,29 @@ def _check_loudness(target: float | None) -> None:
 
 
 class _Worse(Exception):
-    """The guard rejected a cleaned output: it scored below its input."""
+    """The guard rejected a cleaned output: it scored below its input (judged by `judge`)."""
+
+    def __init__(self, judge: _Judge) -> None:
+        super().__init__("cleaned output scored below its input")
+        self.judge = judge
 
 
-def _worse(before: np.ndarray, after: np.ndarray, rate: int) -> bool:
-    """Whether cleaning made the speech worse: DNSMOS OVRL (no reference needed) of the loudest
-    window of `before` (the input, [channels, n]) against the same window of `after`."""
-    from ..engines.quality import busiest_window, quick_ovrl
+class _Judge:
+    """DNSMOS OVRL (no reference needed) of the loudest window of the input, scored once; every
+    attempt's output is compared with it on the same window."""
 
-    start, end = busiest_window(Audio(before, rate))
-    a, b = int(start * rate), int(end * rate)
-    return quick_ovrl(Audio(after[:, a:b], rate)) < quick_ovrl(Audio(before[:, a:b], rate))
+    def __init__(self, before: np.ndarray, rate: int) -> None:
+        from ..engines.quality import busiest_window, quick_ovrl
+
+        start, end = busiest_window(Audio(before, rate))
+        self.rate, self.a, self.b = rate, int(start * rate), int(end * rate)
+        self.score = quick_ovrl(Audio(before[:, self.a : self.b], rate))
+
+    def worse(self, after: np.ndarray) -> bool:
+        """Whether cleaning made the speech worse ([channels, n], aligned with the input)."""
+        from ..engines.quality import quick_ovrl
+
+        return quick_ovrl(Audio(after[:, self.a : self.b], self.rate)) < self.score
 
 
 def _guard_plan(strength: float) -> list[float | None]:
@@ -185,16 +199,13 @@ def clean(
     lines = (
         hum.detect(audio.samples[:, : int(HUM_SECONDS * audio.rate)], audio.rate) if dehum else []
     )
-    judged = guard and audio.duration >= GUARD_MIN_SECONDS
-    plan = _guard_plan(value) if judged else [value]
     head = int(GUARD_SECONDS * audio.rate)
+    judged = guard and audio.duration >= GUARD_MIN_SECONDS
+    judge = _Judge(audio.samples[:, :head], audio.rate) if judged else None
+    plan = _guard_plan(value) if judge else [value]
     for attempt in plan:
         out = Audio(_clean_samples(audio, engine, attempt, lines, progress), audio.rate)
-        if (
-            attempt is None
-            or not judged
-            or not _worse(audio.samples[:, :head], out.samples[:, :head], audio.rate)
-        ):
+        if attempt is None or judge is None or not judge.worse(out.samples[:, :head]):
             break
     if loudness is not None:
         out = normalize_loudness(out, loudness)
@@ -267,7 +278,7 @@ class _Sample:
             return None
         from ..engines.quality import dnsmos
 
-        return dnsmos(Audio(np.concatenate(self.parts, axis=1), self.rate))
+        return dnsmos(Audio(self.head(), self.rate))
 
 
 def clean_file(
@@ -295,18 +306,21 @@ def clean_file(
     if src.resolve() == dst.resolve() or _same_file(src, dst):
         raise InputError(f"{dst}: refusing to overwrite the input; choose another output path")
     started = time.perf_counter()
-    rate, channels, frames, _ = stream_file(src, BLOCK_SECONDS)
+    opened: _Opened | None = stream_file(src, BLOCK_SECONDS)
+    rate, channels, frames, _ = opened
     judged = guard and frames >= GUARD_MIN_SECONDS * rate
     plan = _guard_plan(value) if judged else [value]
+    judge: _Judge | None = None  # the input's score, made on the first pass and kept
     for attempt in plan:
         final = attempt is None or attempt == plan[-1]
         try:
             fed, lines, scores = _clean_pass(
-                src, dst, engine, attempt, dehum, loudness, score, judged and not final, progress
-            )
+                src, opened, dst, engine, attempt, dehum, loudness, score,
+                judged and not final, judge, progress,
+            )  # fmt: skip
             break
-        except _Worse:
-            continue
+        except _Worse as rejected:
+            judge, opened = rejected.judge, None  # the next pass reads the file again
     seconds = time.perf_counter() - started
     duration = fed / rate
     report = CleanReport(
@@ -330,26 +344,30 @@ def clean_file(
 
 def _clean_pass(
     src: Path,
+    opened: _Opened | None,
     dst: Path,
     engine: str,
     strength: float | None,
     dehum: bool,
     loudness: float | None,
     score: bool,
-    judge: bool,
+    guarded: bool,
+    judge: _Judge | None,
     progress: Progress | None,
 ) -> tuple[int, list[float], tuple[dict[str, float] | None, dict[str, float] | None] | None]:
-    """Stream src through the chain into dst (strength None: not denoised). With `judge`, raise
-    _Worse before committing an output whose head scores below the input's (nothing is written).
+    """Stream src (`opened`, else opened here) through the chain into dst (strength None: not
+    denoised). When `guarded`, raise _Worse before committing an output whose head scores below the
+    input's (nothing is written); `judge` holds the input's score when an earlier pass made it.
     Returns samples per channel, the hum lines notched and the DNSMOS scores when asked."""
-    rate, channels, frames, blocks = stream_file(src, BLOCK_SECONDS)
+    rate, channels, frames, blocks = opened or stream_file(src, BLOCK_SECONDS)
     blocks, lines = _detect_hum(blocks, rate) if dehum else (blocks, [])
     notch = hum.Notch(lines, rate, channels) if strength is None and lines else None
     cleaner = Cleaner(rate, channels, engine, strength, lines) if strength is not None else None
     subtype = _output_subtype(src, dst)
-    before = _Sample(rate, max(SCORE_SECONDS, GUARD_SECONDS)) if score or judge else None
+    need_input = score or (guarded and judge is None)
+    before = _Sample(rate, max(SCORE_SECONDS, GUARD_SECONDS)) if need_input else None
     after = _Sample(rate, SCORE_SECONDS) if score else None
-    judged = _Sample(rate, GUARD_SECONDS) if judge else None
+    judged = _Sample(rate, GUARD_SECONDS) if guarded else None
     total = frames / rate if frames > 0 else 0.0
     fed = 0
 
@@ -377,8 +395,14 @@ def _clean_pass(
             yield tail
 
     def verdict() -> None:
-        if judged is not None and before is not None and _worse(before.head(), judged.head(), rate):
-            raise _Worse
+        nonlocal judge
+        if judged is None:
+            return
+        if judge is None:
+            assert before is not None
+            judge = _Judge(before.head()[:, : int(GUARD_SECONDS * rate)], rate)
+        if judge.worse(judged.head()):
+            raise _Worse(judge)
 
     if loudness is None:
         _write(dst, rate, channels, subtype, cleaned(), after, verdict)
