@@ -375,6 +375,32 @@ def test_train_reports_held_out_loss_and_never_trains_on_held_out_speakers(tmp_p
     assert len(held) == 1 and 0 < held[0]["held_out_loss"] < 10 and held[0]["weights"] == "ema"
 
 
+def test_adversarial_vocoder_training_saves_and_resumes_its_discriminators(tmp_path):
+    from voicebox.model.train import train
+
+    data = make_corpus(tmp_path / "corpus")
+    plain, gan = tmp_path / "plain", tmp_path / "gan"
+    train(TINY, data, "vocoder", plain, max_steps=2, echo=lambda s: None)
+    config = tmp_path / "gan.yaml"
+    config.write_text(TINY.read_text() + "  vocoder:\n    adversarial: true\n")
+    lines: list[str] = []
+    run = train(
+        config, data, "vocoder", gan, max_steps=2, init=plain / "vocoder.pt", echo=lines.append
+    )
+    assert run["step"] == 2 and any("adversarial" in line for line in lines)
+    state = torch.load(gan / "vocoder.state.pt", weights_only=False)
+    assert set(state["adversary"]) == {"disc", "optimizer", "scheduler"}
+    log = [json.loads(x) for x in (gan / "train_log.jsonl").read_text().splitlines()]
+    assert {"gen_adv", "feature_matching", "disc"} <= set(log[-1])
+    assert train(config, data, "vocoder", gan, max_steps=3, echo=lambda s: None)["step"] == 3
+    with pytest.raises(InputError, match="without discriminators"):  # a plain run's state
+        train(config, data, "vocoder", plain, max_steps=3, echo=lambda s: None)
+    audio_gan = tmp_path / "audio-gan.yaml"
+    audio_gan.write_text(TINY.read_text() + "  audio:\n    adversarial: true\n")
+    with pytest.raises(InputError, match="only the vocoder"):
+        train(audio_gan, data, "audio", tmp_path / "a", max_steps=1, echo=lambda s: None)
+
+
 def test_ema_weights_apply_for_a_while_then_the_model_has_its_own():
     from voicebox.model.train import EMA
 

@@ -77,3 +77,48 @@ def test_load_vocoder(tmp_path):
     out = vocode(np.full((25, 80), -5.0, np.float32))
     assert out.shape == (25 * MEL.hop,) and np.abs(out).max() <= 1.0
     assert load_vocoder(tmp_path / "vocoder.pt") is not None
+
+
+def test_adversarial_loss_steps_the_discriminators_and_not_through_the_generator_loss():
+    from voicebox.model.discriminators import AdversarialVocoderLoss, Discriminators
+
+    torch.manual_seed(0)
+    wave = _tone(32 * MEL.hop)[None].repeat(2, 1)
+    batch = {"mel": log_mel(wave)[:, :32], "wave": wave}
+    model = Vocoder(dim=32, hidden=64, layers=1)
+    adv = AdversarialVocoderLoss(1e-3, (0.8, 0.9), lambda step: 1.0, torch.device("cpu"))
+    before = {k: v.clone() for k, v in adv.disc.state_dict().items()}
+    loss, logs = adv(model, batch)
+    after = adv.disc.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)  # one discriminator step
+    assert set(logs) == {"mel_l1", "gen_adv", "feature_matching", "disc"}
+    assert torch.isfinite(loss) and all(np.isfinite(v) for v in logs.values())
+    grads = {n: p.grad for n, p in adv.disc.named_parameters()}
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+    # the generator's backward leaves the discriminators' gradients as their own step left them
+    assert all(p.grad is grads[n] for n, p in adv.disc.named_parameters())
+    assert all(p.requires_grad for p in adv.disc.parameters())
+    # every discriminator gives logits and features for any waveform length
+    outs = Discriminators()(torch.randn(3, 5000))
+    assert len(outs) == 8 and all(lg.shape[0] == 3 and len(f) >= 4 for lg, f in outs)
+
+
+def test_discriminators_learn_to_tell_a_tone_from_noise():
+    """The hinge loss falls when the discriminators see real tones against generated noise."""
+    from voicebox.model.discriminators import Discriminators, discriminator_hinge
+
+    torch.manual_seed(0)
+    disc = Discriminators(periods=(2, 3), resolutions=((256, 64),))
+    opt = torch.optim.AdamW(disc.parameters(), lr=2e-3)
+    real = _tone(16 * MEL.hop)[None].repeat(2, 1)
+    fake = 0.2 * torch.randn(2, 16 * MEL.hop)
+    losses = []
+    for _ in range(15):
+        r, f = disc(real), disc(fake)
+        loss = discriminator_hinge([lg for lg, _ in r], [lg for lg, _ in f])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.5 * losses[0]

@@ -283,6 +283,10 @@ def train(
         raise InputError(f"unknown part {part!r}: choose one of {', '.join(PARTS)}")
     config = load_config(config_path)
     tcfg = config.train[part]
+    if tcfg.adversarial and part != "vocoder":
+        raise InputError(
+            f"train.{part}.adversarial: only the vocoder trains against discriminators"
+        )
     if total_steps is not None:
         if total_steps < 1:
             raise InputError("total_steps must be at least 1")
@@ -322,6 +326,15 @@ def _train(
 
     model = checkpoint.build(part, config).to(run.device)
     ema = EMA(model, tcfg.ema_decay)
+    train_loss: LossFn = loss_fn  # held-out evaluation always uses the part's plain loss
+    adversary = None
+    if part == "vocoder" and tcfg.adversarial:
+        from .discriminators import AdversarialVocoderLoss
+
+        adversary = AdversarialVocoderLoss(
+            tcfg.lr, tcfg.betas, lr_lambda(tcfg), run.device, run.distributed
+        )
+        train_loss = adversary
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=tcfg.lr, betas=tcfg.betas, weight_decay=tcfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(tcfg))
@@ -334,6 +347,13 @@ def _train(
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         step = int(state["step"])
+        if adversary is not None:
+            if "adversary" not in state:
+                raise InputError(
+                    f"{state_path} was trained without discriminators; start the adversarial "
+                    f"run in a new folder with --init {out / (part + '.pt')}"
+                )
+            adversary.load_state_dict(state["adversary"])
         if run.main:
             echo(f"resumed {part} from {state_path} at step {step}")
     else:
@@ -365,6 +385,7 @@ def _train(
             f"training {part}: {n_params / 1e6:.2f} M parameters, {len(loader.dataset)} utterances, "
             f"batch {tcfg.batch_size}×{run.world}, bf16 {use_bf16}, threads {torch.get_num_threads()}, "
             f"device {run.device}, steps {step}→{stop}"
+            + (", adversarial (discriminators)" if adversary else "")
         )
 
     def save() -> None:
@@ -377,6 +398,7 @@ def _train(
                     "scheduler": sched.state_dict(),
                     "step": step,
                     "config": config.to_dict(),
+                    **({"adversary": adversary.state_dict()} if adversary else {}),
                 },
                 state_path,
             )
@@ -392,7 +414,7 @@ def _train(
         batch = {k: v.to(run.device) if torch.is_tensor(v) else v for k, v in next(batches).items()}
         with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_bf16):
             loss, logs = (
-                loss_fn(net, batch, generator) if part != "vocoder" else loss_fn(net, batch)
+                train_loss(net, batch, generator) if part != "vocoder" else train_loss(net, batch)
             )
         finite = bool(torch.isfinite(loss.detach()))
         if run.distributed:  # every rank must skip together or DDP would wait forever
