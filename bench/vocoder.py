@@ -1,9 +1,13 @@
-"""Vocoder copy-synthesis: real speech -> log-mel -> waveform, trained vocoder vs Griffin-Lim vs original.
+"""Vocoder copy-synthesis: speech -> log-mel -> waveform, trained vocoders vs Griffin-Lim vs original.
 
-Usage: .venv/bin/python bench/vocoder.py [--vocoder checkpoints/small] [--limit 8]
-Scores whisper tiny.en WER (pooled over files) and DNSMOS OVRL/SIG/BAK (mean) on LJ Speech and
-LibriSpeech excerpts from ../shared/data/speech; writes bench/results/vocoder.json. Skips cleanly when
-the shared data folder is absent.
+Usage: .venv/bin/python bench/vocoder.py [--vocoder checkpoints/small] [--vocoder NAME=FOLDER ...]
+       [--limit 8] [--synthetic 4]
+Real speech (LJ Speech and LibriSpeech excerpts from ../shared/data/speech): whisper tiny.en WER
+(pooled over files), DNSMOS OVRL/SIG/BAK (mean) and speaker similarity of the copy to the original.
+Held-out synthetic voices (the training recipe's held-out speakers, never trained on): speaker
+similarity of the copy to ANOTHER clip of the same voice, the ceiling a zero-shot reading through this
+vocoder can reach in bench/model.py. Several vocoders are compared side by side in one run. Writes
+bench/results/vocoder.json; skips the real speech cleanly when the shared data folder is absent.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("VOICEBOX_THREADS", "1")
@@ -56,27 +61,106 @@ def norm_words(text: str) -> str:
     return " ".join(re.sub(r"[^a-z0-9' ]+", " ", spoken).split())
 
 
+def parse_vocoders(specs: list[str] | None) -> dict[str, tuple[str, Callable]]:
+    """{name: (where, vocode function)} from --vocoder values ("FOLDER" or "NAME=FOLDER"); with none,
+    the default checkpoint's vocoder if it has one."""
+    out: dict[str, tuple[str, Callable]] = {}
+    for spec in specs or [""]:
+        name, _, path = spec.rpartition("=")
+        vocode = load_vocoder(path or None)
+        if vocode is None:
+            print(f"no trained vocoder at {path or 'the default checkpoint'}: left out")
+            continue
+        out[name or ("vocoder" if len(specs or [""]) == 1 else path)] = (path or "default", vocode)
+    return out
+
+
+def synthesize(system: str, mel: torch.Tensor, audio: Audio, vocoders: dict, gl_iters: int):
+    """One system's copy of `audio` (its log-mel `mel`) as 16 kHz samples."""
+    if system == "original":
+        return audio.samples[0]
+    if system == "griffin_lim":
+        return griffin_lim(mel, gl_iters)
+    return vocoders[system][1](mel)
+
+
+def synthetic_bench(systems: list[str], vocoders: dict, n_voices: int, gl_iters: int) -> dict:
+    """Copy-synthesis similarity to another clip of the same held-out synthetic voice."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    if not (ROOT / "data" / "synth-v1" / "corpus.json").is_file():
+        return {"skipped": "data/synth-v1/corpus.json not found (voicebox data synth recipe)"}
+    from model import held_out_voices  # bench/model.py
+    from voicebox.engines import speaker
+    from voicebox.model.synth import _synthesize, generated_sentence, pad_silence
+
+    rng = np.random.default_rng(5)
+    sims: dict[str, list[float]] = {s: [] for s in systems}
+    for v in held_out_voices(n_voices, 0):
+        for _ in range(3):
+            x = pad_silence(_synthesize(v["speaker"], generated_sentence(rng)), rng)
+            audio = Audio(x[None], MEL.rate)
+            mel = audio_to_mel(audio)
+            for system in systems:
+                y = synthesize(system, mel, audio, vocoders, gl_iters)
+                copy = Audio(np.clip(y, -1, 1)[None], MEL.rate)
+                sims[system].append(float(speaker.similarity(copy, v["other"])))
+        print(v["name"], {s: round(sims[s][-1], 3) for s in systems}, flush=True)
+    return {
+        "what": "held-out synthetic voices: similarity of the copy to another clip of the voice",
+        "clips": len(sims["original"]),
+        "similarity_to_other_clip": {s: round(float(np.mean(v)), 3) for s, v in sims.items()},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--vocoder", default=None, help="checkpoint folder or vocoder.pt")
+    parser.add_argument(
+        "--vocoder",
+        action="append",
+        help="checkpoint folder or vocoder.pt, or NAME=FOLDER; repeat to compare several",
+    )
     parser.add_argument("--limit", type=int, default=8, help="LJ Speech files to use")
+    parser.add_argument("--synthetic", type=int, default=4, help="held-out synthetic voices")
     parser.add_argument("--gl-iters", type=int, default=32)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "vocoder.json"))
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    items = clips(args.limit)
+    torch.set_num_threads(int(os.environ["VOICEBOX_THREADS"]))
+    vocoders = parse_vocoders(args.vocoder)
+    systems = ["original", "griffin_lim", *vocoders]
+    result: dict = {
+        "what": "copy-synthesis: log-mel re-synthesised (16 kHz, hop 256, 80 mels)",
+        "vocoders": {name: where for name, (where, _) in vocoders.items()},
+        "griffin_lim_iterations": args.gl_iters,
+        "command": " ".join(sys.argv),
+    }
+    result["real"] = real_bench(systems, vocoders, args.limit, args.gl_iters)
+    if args.synthetic > 0:
+        result["synthetic_held_out"] = synthetic_bench(
+            systems, vocoders, args.synthetic, args.gl_iters
+        )
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(args.out).with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=1) + "\n")
+    tmp.replace(args.out)
+    print(
+        json.dumps(
+            {k: v.get("summary", v) for k, v in result.items() if isinstance(v, dict)}, indent=1
+        )
+    )
+
+
+def real_bench(systems: list[str], vocoders: dict, limit: int, gl_iters: int) -> dict:
+    """WER, DNSMOS and similarity to the original for copies of the real speech clips."""
+    items = clips(limit)
     if not items:
-        print(f"skipped: {SPEECH} not found")
-        return
+        return {"skipped": f"{SPEECH} not found"}
     import jiwer
 
-    from voicebox.engines import asr
+    from voicebox.engines import asr, speaker
     from voicebox.engines.quality import dnsmos
 
-    vocode = load_vocoder(args.vocoder)
-    systems = ["original", "griffin_lim"] + (["vocoder"] if vocode else [])
     scores: dict[str, dict] = {
-        s: {"refs": [], "hyps": [], "dnsmos": [], "seconds": 0.0} for s in systems
+        s: {"refs": [], "hyps": [], "dnsmos": [], "sim": [], "seconds": 0.0} for s in systems
     }
     audio_seconds = 0.0
     per_file = []
@@ -87,23 +171,17 @@ def main() -> None:
         row = {"file": name, "reference": "transcript" if text else "whisper(original)"}
         for system in systems:
             t0 = time.process_time()
-            if system == "original":
-                x = audio.samples[0]
-            elif system == "griffin_lim":
-                x = griffin_lim(mel, args.gl_iters)
-            else:
-                x = vocode(mel)
+            x = synthesize(system, mel, audio, vocoders, gl_iters)
             scores[system]["seconds"] += time.process_time() - t0
-            out = Audio(np.clip(x, -1, 1), MEL.rate)
+            out = Audio(np.clip(x, -1, 1)[None], MEL.rate)
             hyp = asr.transcribe_text(out)
-            if (
-                text is None
-            ):  # systems come after "original", whose transcript becomes the reference
+            if text is None:  # "original" comes first: its transcript becomes the reference
                 text = hyp
             mos = dnsmos(out)
             scores[system]["refs"].append(norm_words(text))
             scores[system]["hyps"].append(norm_words(hyp) or "<empty>")
             scores[system]["dnsmos"].append(mos)
+            scores[system]["sim"].append(float(speaker.similarity(out, audio)))
             row[system] = {"ovrl": round(mos["ovrl"], 3), "hyp": hyp}
         per_file.append(row)
         print(name, {s: row[s]["ovrl"] for s in systems}, flush=True)
@@ -115,22 +193,16 @@ def main() -> None:
                 k: round(float(np.mean([m[k] for m in s["dnsmos"]])), 3)
                 for k in ("ovrl", "sig", "bak")
             },
+            "similarity_to_original": round(float(np.mean(s["sim"])), 3),
             "rtf_cpu": round(s["seconds"] / audio_seconds, 4) if system != "original" else 0.0,
         }
-    result = {
-        "what": "copy-synthesis: log-mel of real speech re-synthesised (16 kHz, hop 256, 80 mels)",
+    return {
         "wer_reference": "LJ transcripts; LibriSpeech excerpts against whisper's transcript of the original",
         "files": len(items),
         "audio_seconds": round(audio_seconds, 1),
-        "vocoder": str(args.vocoder or "default checkpoint") if vocode else None,
-        "griffin_lim_iterations": args.gl_iters,
         "summary": summary,
         "per_file": per_file,
-        "command": " ".join(sys.argv),
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps(summary, indent=1))
 
 
 if __name__ == "__main__":
