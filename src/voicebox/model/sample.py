@@ -28,6 +28,7 @@ from .features import MEL, audio_to_mel
 from .flow import NULL_ID, denormalize, normalize
 from .network import bf16_supported
 from .phones import PHONE_ID
+from .vocoder import griffin_lim, load_vocoder
 
 SOLVERS = ("euler", "midpoint")
 LEAD_IN_FRAMES = 16  # frames vocoded before the wanted ones so Griffin-Lim's phase settles
@@ -129,32 +130,11 @@ class Models:
 
 
 def _vocoder(folder: str) -> tuple[Callable[[torch.Tensor], np.ndarray], str]:
-    from pathlib import Path
-
-    if (Path(folder) / "vocoder.pt").is_file():
-        net, _ = checkpoint.load(folder, "vocoder")
-
-        def neural(mel: torch.Tensor) -> np.ndarray:
-            with torch.no_grad():
-                return net(mel[None].float())[0].numpy()
-
+    """The checkpoint's trained vocoder, else Griffin-Lim (the fallback), and which one it is."""
+    neural = load_vocoder(folder)
+    if neural is not None:
         return neural, "vocoder"
-    try:
-        from .vocoder import griffin_lim
-    except ImportError:
-        griffin_lim = None
-    if griffin_lim is not None:
-        return (lambda mel: np.asarray(griffin_lim(mel.numpy()), dtype=np.float32)), "griffin-lim"
-
-    def librosa_gl(mel: torch.Tensor) -> np.ndarray:
-        import librosa
-
-        power = np.exp(mel.numpy().T)
-        return librosa.feature.inverse.mel_to_audio(
-            power, sr=MEL.rate, n_fft=MEL.n_fft, hop_length=MEL.hop, power=1.0, n_iter=32
-        ).astype(np.float32)
-
-    return librosa_gl, "griffin-lim"
+    return (lambda mel: griffin_lim(mel)), "griffin-lim"
 
 
 @functools.lru_cache(maxsize=2)
