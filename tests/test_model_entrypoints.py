@@ -182,3 +182,15 @@ def test_infill_span_without_text_keeps_the_length(model, recording):
     a, b = int(0.8 * 16000), int(1.5 * 16000)
     assert np.array_equal(out.samples[:, :a], speech.samples[:, :a])
     assert np.array_equal(out.samples[:, b:], speech.samples[:, b:])
+
+
+def test_demo_clones_a_voice_with_the_model(model, tmp_path):
+    from voicebox.demo import clone_rows, render_page
+
+    rows = clone_rows(tmp_path)
+    assert [r.file for r in rows] == ["clone-reference.wav", "clone.wav"]
+    assert all((tmp_path / r.file).stat().st_size > 1000 for r in rows)
+    metrics = rows[1].metrics
+    assert metrics["watermark"] == "found"
+    assert -1.0 <= float(metrics["similarity to reference"]) <= 1.0 and float(metrics["RTF"]) > 0
+    assert "clone.wav" in render_page(rows)
