@@ -318,6 +318,21 @@ def test_infill_end_to_end_with_a_tiny_checkpoint(cfg, tmp_path, monkeypatch):
     sample.load_models.cache_clear()
 
 
+def test_config_overrides_set_single_settings_and_refuse_nonsense():
+    cfg = load_config(TINY, ["train.vocoder.lr=2e-4", "model.d_model=48", "train.seed=3"])
+    assert cfg.train["vocoder"].lr == 2e-4 and cfg.model.d_model == 48
+    assert all(t.seed == 3 for t in cfg.train.values())  # shared train settings reach every part
+    for bad, why in [
+        ("train.vocoder.lr", "SECTION.KEY=VALUE"),
+        ("train..lr=1", "SECTION.KEY=VALUE"),
+        ("train.vocoder.lr=[1", "not valid YAML"),
+        ("train.bf16.x=1", "not a section"),
+        ("model.d_modle=3", "d_modle"),
+    ]:
+        with pytest.raises(InputError, match=why):
+            load_config(TINY, [bad])
+
+
 def test_config_rejects_unknown_settings(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("model:\n  d_modle: 3\n")
@@ -381,13 +396,16 @@ def test_adversarial_vocoder_training_saves_and_resumes_its_discriminators(tmp_p
     data = make_corpus(tmp_path / "corpus")
     plain, gan = tmp_path / "plain", tmp_path / "gan"
     train(TINY, data, "vocoder", plain, max_steps=2, echo=lambda s: None)
-    config = tmp_path / "gan.yaml"
-    config.write_text(TINY.read_text() + "  vocoder:\n    adversarial: true\n")
+    on = ["train.vocoder.adversarial=true", "train.vocoder.betas=[0.8, 0.9]"]
     lines: list[str] = []
+    start = plain / "vocoder.pt"
     run = train(
-        config, data, "vocoder", gan, max_steps=2, init=plain / "vocoder.pt", echo=lines.append
+        TINY, data, "vocoder", gan, max_steps=2, init=start, echo=lines.append, overrides=on
     )
     assert run["step"] == 2 and any("adversarial" in line for line in lines)
+    used = load_config(gan / "config.yaml").train["vocoder"]
+    assert used.adversarial and used.betas == (0.8, 0.9)
+    config = gan / "config.yaml"
     state = torch.load(gan / "vocoder.state.pt", weights_only=False)
     assert set(state["adversary"]) == {"disc", "optimizer", "scheduler"}
     log = [json.loads(x) for x in (gan / "train_log.jsonl").read_text().splitlines()]
@@ -395,10 +413,8 @@ def test_adversarial_vocoder_training_saves_and_resumes_its_discriminators(tmp_p
     assert train(config, data, "vocoder", gan, max_steps=3, echo=lambda s: None)["step"] == 3
     with pytest.raises(InputError, match="without discriminators"):  # a plain run's state
         train(config, data, "vocoder", plain, max_steps=3, echo=lambda s: None)
-    audio_gan = tmp_path / "audio-gan.yaml"
-    audio_gan.write_text(TINY.read_text() + "  audio:\n    adversarial: true\n")
     with pytest.raises(InputError, match="only the vocoder"):
-        train(audio_gan, data, "audio", tmp_path / "a", max_steps=1, echo=lambda s: None)
+        train(TINY, data, "audio", tmp_path / "a", overrides=["train.audio.adversarial=true"])
 
 
 def test_ema_weights_apply_for_a_while_then_the_model_has_its_own():

@@ -27,13 +27,11 @@ def test_two_process_training_under_torchrun(tmp_path, part):
         pytest.fail("the `voicebox` console script is not installed (pip install -e .)")
     data = make_corpus(tmp_path / "corpus", n=8)
     out = tmp_path / "run"
-    config = tmp_path / "config.yaml"
-    config.write_text(TINY.read_text() + "  vocoder:\n    adversarial: true\n")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "VOICEBOX_THREADS": "1"}
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        script, "train", "--config", str(config), "--data", str(data), "--part", part,
-        "--out", str(out), "--steps", "2",
+        script, "train", "--config", str(TINY), "--data", str(data), "--part", part,
+        "--out", str(out), "--steps", "2", "--set", "train.vocoder.adversarial=true",
     ]  # fmt: skip
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]

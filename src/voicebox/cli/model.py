@@ -33,6 +33,11 @@ def train(
         "--init",
         help="Start a new run from these exported weights (e.g. checkpoints/small/audio.pt).",
     ),
+    settings: list[str] = typer.Option(
+        [],
+        "--set",
+        help="Change one config setting, e.g. --set train.vocoder.adversarial=true (repeatable).",
+    ),
 ) -> None:
     """Train one model part; runs data-parallel unchanged under `torchrun --nproc_per_node N`."""
     from ..model.train import train as run_train
@@ -47,6 +52,7 @@ def train(
         threads=threads or None,
         total_steps=total_steps or None,
         init=init,
+        overrides=settings,
         echo=lambda line: err.print(line, highlight=False, soft_wrap=True),
     )
     if (

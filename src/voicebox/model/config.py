@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from dataclasses import dataclass, field
@@ -156,8 +157,34 @@ def from_dict(data: dict[str, Any]) -> Config:
     )
 
 
-def load_config(path: str | os.PathLike[str]) -> Config:
-    """Read a model config YAML; settings under `train:` apply to every part unless a part overrides."""
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Set dotted keys from "section.key=value" strings (the value parsed as YAML), e.g.
+    "train.vocoder.adversarial=true" or "train.vocoder.betas=[0.8, 0.9]"; returns `data`."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        names = key.strip().split(".")
+        if not sep or not all(names):
+            raise InputError(f"--set {item!r}: expected SECTION.KEY=VALUE")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise InputError(f"--set {item!r}: the value is not valid YAML") from None
+        if isinstance(value, str):  # YAML 1.1 reads "2e-4" (no dot) as a string
+            with contextlib.suppress(ValueError):
+                value = float(value)
+        node = data
+        for name in names[:-1]:
+            child = node.setdefault(name, {})
+            if not isinstance(child, dict):
+                raise InputError(f"--set {item!r}: {name} is a setting, not a section")
+            node = child
+        node[names[-1]] = value
+    return data
+
+
+def load_config(path: str | os.PathLike[str], overrides: list[str] | None = None) -> Config:
+    """Read a model config YAML; settings under `train:` apply to every part unless a part overrides.
+    `overrides` ("train.vocoder.lr=2e-4", ...) change single settings without a new file."""
     p = Path(path)
     if not p.is_file():
         raise InputError(f"config file not found: {p}")
@@ -165,7 +192,9 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         data = yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as exc:
         raise InputError(f"config file {p} is not valid YAML: {exc}") from None
-    return from_dict(data)
+    if not isinstance(data, dict):
+        raise InputError(f"config file {p} must be a mapping with model/duration/vocoder/train")
+    return from_dict(apply_overrides(data, list(overrides or [])))
 
 
 def dump_config(config: Config) -> str:

@@ -273,15 +273,18 @@ def train(
     echo: Callable[[str], None] = print,
     total_steps: int | None = None,
     init: str | os.PathLike[str] | None = None,
+    overrides: list[str] | None = None,
 ) -> dict[str, Any]:
     """Train one part on a corpus folder, writing checkpoints and logs to out_dir; returns a summary
     (step reached, last logged loss). Stops at max_steps (if given) or total_steps (the LR schedule's
     length: the argument, else the config's). `init` (an exported `<part>.pt`) warm-starts a new run
     from trained weights with a fresh optimiser and schedule, e.g. to go on training a shipped
-    checkpoint on more data; a run that resumes from its own state ignores it."""
+    checkpoint on more data; a run that resumes from its own state ignores it. `overrides`
+    ("train.vocoder.lr=2e-4", ...) change single settings of the config file; a new run writes the
+    config it used to out_dir/config.yaml."""
     if part not in PARTS:
         raise InputError(f"unknown part {part!r}: choose one of {', '.join(PARTS)}")
-    config = load_config(config_path)
+    config = load_config(config_path, overrides)
     tcfg = config.train[part]
     if tcfg.adversarial and part != "vocoder":
         raise InputError(
