@@ -1,6 +1,6 @@
 """The Voicebox model against the nearest stock voice: zero-shot reading, infilling, vocoder.
 
-Usage: .venv/bin/python bench/model.py [--quick] [--checkpoint runs/small-audio]
+Usage: .venv/bin/python bench/model.py [--quick] [--checkpoint checkpoints/small]
        [--vocoder runs/small-vocoder] [--out bench/results/model.json]
 
 Zero-shot: held-out synthetic speakers (never trained on; prompt and target synthesised with the
@@ -454,7 +454,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="few sentences (shared CPU)")
     parser.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "small"))
-    parser.add_argument("--vocoder", default="", help="folder with vocoder.pt (none: Griffin-Lim)")
+    parser.add_argument(
+        "--vocoder", default="", help="folder with vocoder.pt (default: the checkpoint's, if any)"
+    )
     parser.add_argument(
         "--duration", default="", help="folder with duration.pt (default: --checkpoint)"
     )
@@ -500,7 +502,7 @@ def main() -> None:
         "checkpoint": {"audio": args.checkpoint, "vocoder": args.vocoder, "steps": steps},
         "vocoder_used": vocoder_name,
         "threads": int(os.environ["VOICEBOX_THREADS"]),
-        "note": "2 shared CPU cores with training running in the background: RTFs are pessimistic",
+        "load_average_at_start": round(os.getloadavg()[0], 2),  # RTFs are only fair near 0
         "settings": {
             "nfe": defaults["nfe"].default,
             "guidance": defaults["guidance"].default,
