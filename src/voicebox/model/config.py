@@ -97,9 +97,8 @@ class TrainConfig:
     eval_batches: int = 4
     checkpoint_every: int = 500
     held_out_speakers: list[str] = field(default_factory=list)
-    adversarial: bool = (
-        False  # vocoder only: train against discriminators (model/discriminators.py)
-    )
+    # vocoder only: train against discriminators (model/discriminators.py)
+    adversarial: bool = False
 
 
 @dataclass

@@ -186,6 +186,8 @@ class AdversarialVocoderLoss:
         fake_logits = [logits[n:] for logits, _ in outs]
         loss = discriminator_hinge(real_logits, fake_logits)
         self.opt.zero_grad(set_to_none=True)
+        if not torch.isfinite(loss):  # the trainer skips this batch too; keep the weights finite
+            return float("nan")
         loss.backward()
         nn.utils.clip_grad_norm_(self.disc.parameters(), self.grad_clip)
         self.opt.step()

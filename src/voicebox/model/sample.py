@@ -134,7 +134,7 @@ def _vocoder(folder: str) -> tuple[Callable[[torch.Tensor], np.ndarray], str]:
     neural = load_vocoder(folder)
     if neural is not None:
         return neural, "vocoder"
-    return (lambda mel: griffin_lim(mel)), "griffin-lim"
+    return griffin_lim, "griffin-lim"
 
 
 @functools.lru_cache(maxsize=2)
