@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -24,15 +23,15 @@ from pathlib import Path
 os.environ.setdefault("VOICEBOX_THREADS", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from model import SPEECH, held_out_voices, norm_words  # noqa: E402  (bench/model.py)
 from voicebox.audio import Audio, load  # noqa: E402
 from voicebox.model.features import MEL, audio_to_mel  # noqa: E402
 from voicebox.model.vocoder import griffin_lim, load_vocoder  # noqa: E402
-
-SPEECH = ROOT.parent / "shared" / "data" / "speech"
 
 
 def clips(limit: int) -> list[tuple[str, Path, str | None]]:
@@ -54,24 +53,18 @@ def clips(limit: int) -> list[tuple[str, Path, str | None]]:
     return out
 
 
-def norm_words(text: str) -> str:
-    from voicebox.text import normalize
-
-    spoken = normalize(text).lower().replace("-", " ")
-    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", spoken).split())
-
-
 def parse_vocoders(specs: list[str] | None) -> dict[str, tuple[str, Callable]]:
     """{name: (where, vocode function)} from --vocoder values ("FOLDER" or "NAME=FOLDER"); with none,
     the default checkpoint's vocoder if it has one."""
+    specs = specs or [""]
     out: dict[str, tuple[str, Callable]] = {}
-    for spec in specs or [""]:
+    for spec in specs:
         name, _, path = spec.rpartition("=")
         vocode = load_vocoder(path or None)
         if vocode is None:
             print(f"no trained vocoder at {path or 'the default checkpoint'}: left out")
             continue
-        out[name or ("vocoder" if len(specs or [""]) == 1 else path)] = (path or "default", vocode)
+        out[name or (path if len(specs) > 1 else "vocoder")] = (path or "default", vocode)
     return out
 
 
@@ -86,10 +79,8 @@ def synthesize(system: str, mel: torch.Tensor, audio: Audio, vocoders: dict, gl_
 
 def synthetic_bench(systems: list[str], vocoders: dict, n_voices: int, gl_iters: int) -> dict:
     """Copy-synthesis similarity to another clip of the same held-out synthetic voice."""
-    sys.path.insert(0, str(ROOT / "bench"))
     if not (ROOT / "data" / "synth-v1" / "corpus.json").is_file():
         return {"skipped": "data/synth-v1/corpus.json not found (voicebox data synth recipe)"}
-    from model import held_out_voices  # bench/model.py
     from voicebox.engines import speaker
     from voicebox.model.synth import _synthesize, generated_sentence, pad_silence
 

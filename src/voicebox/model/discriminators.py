@@ -21,6 +21,19 @@ from .features import log_mel
 Features = list[torch.Tensor]
 
 
+def _conv_stack(
+    convs: nn.ModuleList, post: nn.Module, h: torch.Tensor
+) -> tuple[torch.Tensor, Features]:
+    """Leaky-ReLU convolutions then a 1-channel output conv: (flattened logits, every activation)."""
+    feats = []
+    for conv in convs:
+        h = F.leaky_relu(conv(h), 0.1)
+        feats.append(h)
+    h = post(h)
+    feats.append(h)
+    return h.flatten(1), feats
+
+
 class PeriodDiscriminator(nn.Module):
     """Folds the waveform into [samples / p, p] and runs 2-D convolutions down the time axis."""
 
@@ -40,14 +53,7 @@ class PeriodDiscriminator(nn.Module):
         pad = (-n) % self.period
         if pad:
             x = F.pad(x, (0, pad), mode="reflect")
-        h = x.reshape(x.shape[0], 1, -1, self.period)
-        feats = []
-        for conv in self.convs:
-            h = F.leaky_relu(conv(h), 0.1)
-            feats.append(h)
-        h = self.post(h)
-        feats.append(h)
-        return h.flatten(1), feats
+        return _conv_stack(self.convs, self.post, x.reshape(x.shape[0], 1, -1, self.period))
 
 
 class ResolutionDiscriminator(nn.Module):
@@ -69,16 +75,9 @@ class ResolutionDiscriminator(nn.Module):
         )
         self.post = weight_norm(nn.Conv2d(c, 1, (3, 3), padding=(1, 1)))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, Features]:  # x [B, N]
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, Features]:  # x [B, N] -> [B, 1, T, F]
         spec = torch.stft(x, self.n_fft, self.hop, window=self.window, return_complex=True)
-        h = spec.abs().transpose(1, 2).unsqueeze(1)  # [B, 1, frames, bins]
-        feats = []
-        for conv in self.convs:
-            h = F.leaky_relu(conv(h), 0.1)
-            feats.append(h)
-        h = self.post(h)
-        feats.append(h)
-        return h.flatten(1), feats
+        return _conv_stack(self.convs, self.post, spec.abs().transpose(1, 2).unsqueeze(1))
 
 
 class Discriminators(nn.Module):

@@ -329,7 +329,6 @@ def _train(
 
     model = checkpoint.build(part, config).to(run.device)
     ema = EMA(model, tcfg.ema_decay)
-    train_loss: LossFn = loss_fn  # held-out evaluation always uses the part's plain loss
     adversary = None
     if part == "vocoder" and tcfg.adversarial:
         from .discriminators import AdversarialVocoderLoss
@@ -337,7 +336,7 @@ def _train(
         adversary = AdversarialVocoderLoss(
             tcfg.lr, tcfg.betas, lr_lambda(tcfg), run.device, run.distributed
         )
-        train_loss = adversary
+    train_loss: LossFn = adversary or loss_fn  # held-out evaluation keeps the plain loss
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=tcfg.lr, betas=tcfg.betas, weight_decay=tcfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(tcfg))
