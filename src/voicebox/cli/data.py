@@ -36,6 +36,30 @@ def synth_cmd(
     err.print(f"corpus ready: {folder}")
 
 
+@data_app.command("build")
+def build_cmd(
+    out: Path = typer.Option(..., "--out", help="Corpus folder (created; resumed if it exists)."),
+    speech: Path = typer.Option(
+        None, "--speech", help="Speech data folder (../shared/data/speech)."
+    ),
+    workers: int = typer.Option(2, "--workers", help="Parallel processes."),
+    bundled: int = typer.Option(24, "--bundled", help="Sentences per bundled voice (0 = none)."),
+    pseudo: bool = typer.Option(
+        True, "--pseudo/--no-pseudo", help="Add frequency-warped speakers."
+    ),
+    limit: int = typer.Option(0, "--limit", help="At most this many real utterances (0 = all)."),
+) -> None:
+    """Build the real-speech corpus from the shared train_* sets, bundled voices and warped copies."""
+    from ..model.recipe import build
+
+    _logging()
+    with progress_bar("building", unit="items") as progress:
+        folder = build(
+            out, speech, workers, bundled, pseudo, limit=limit or None, progress=progress
+        )
+    err.print(f"corpus ready: {folder}")
+
+
 @data_app.command("prepare")
 def prepare_cmd(
     source: Path = typer.Argument(..., help="LJSpeech (metadata.csv + wavs/) or LibriTTS folder."),

@@ -129,11 +129,23 @@ class Models:
     vocoder_name: str
 
 
+VOCODERS = ("hifigan", "checkpoint", "griffin-lim")
+
+
 def _vocoder(folder: str) -> tuple[Callable[[torch.Tensor], np.ndarray], str]:
-    """The checkpoint's trained vocoder, else Griffin-Lim (the fallback), and which one it is."""
-    neural = load_vocoder(folder)
-    if neural is not None:
-        return neural, "vocoder"
+    """The universal HiFi-GAN (bench/vocoder.py: DNSMOS of real speech as the originals'), else the
+    checkpoint's own small vocoder, else Griffin-Lim; VOICEBOX_VOCODER picks one of VOCODERS."""
+    from . import hifigan
+
+    choice = (env("vocoder", "") or "").lower()
+    if choice and choice not in VOCODERS:
+        raise InputError(f"VOICEBOX_VOCODER={choice!r}: choose one of {', '.join(VOCODERS)}")
+    if choice in ("", "hifigan") and hifigan.available():
+        return hifigan.load_hifigan(), "hifigan"
+    if choice in ("", "hifigan", "checkpoint"):
+        neural = load_vocoder(folder)
+        if neural is not None:
+            return neural, "vocoder"
     return griffin_lim, "griffin-lim"
 
 

