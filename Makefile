@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 export ORT_DISABLE_TELEMETRY := 1
 
-.PHONY: install demo test lint format clean-venv
+.PHONY: install demo test lint format clean-venv model
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -36,3 +36,17 @@ test: lint
 
 clean-venv:
 	rm -rf $(VENV)
+
+# Retrain the shipped model from scratch on this machine (resumable: rerun after an interruption).
+# Needs ../shared/data (the train_* sets). Warm start: the synthetic-voice model of sessions 1-3 (git 32c27af).
+INIT := runs/init-synthetic
+model: $(STAMP)
+	mkdir -p $(INIT)
+	test -f $(INIT)/audio.pt || git show 32c27af:checkpoints/small/audio.pt > $(INIT)/audio.pt
+	test -f $(INIT)/duration.pt || git show 32c27af:checkpoints/small/duration.pt > $(INIT)/duration.pt
+	$(BIN)/voicebox data build --out data/real-v1 --workers 2
+	$(BIN)/voicebox train --config configs/real.yaml --data data/real-v1 --part duration \
+		--out runs/real-v1-duration --init $(INIT)/duration.pt --total-steps 2500 --threads 1
+	$(BIN)/voicebox train --config configs/real.yaml --data data/real-v1 --part audio \
+		--out runs/real-v1 --init $(INIT)/audio.pt --total-steps 4000 --threads 1
+	cp runs/real-v1/audio.pt runs/real-v1-duration/duration.pt checkpoints/small/

@@ -1,14 +1,17 @@
-"""Benchmark word-level editing: intelligibility, voice match, seam smoothness and speed.
+"""Benchmark word-level editing: the speaker's own voice, intelligibility, seams and speed.
 
-(a) synthesised speakers (a bundled voice, excluded from the insert voices) and (b) real voices from
-../shared/data/speech (LibriSpeech excerpts, LJ Speech; skipped when absent). For each recording:
-replace two words, delete one, insert one. Reports whisper WER of the edited recording against the
-edited text (whole recording, and locally: 4 words either side of the edit), speaker similarity of
-the replaced span to the speaker's untouched speech with nearest-voice matching vs the plain default
-voice, the seam click ratio (largest step within 10 ms of a seam / 99.9th percentile step of the
-untouched audio; <= 1 means no click) and seconds per edit. Writes bench/results/edit.json.
+Default run: real voices from ../shared/data/speech (the eval_* sets and the older prompt folders,
+chosen by pitch so a man, a woman, a high voice and a noisy recording are all there; skipped when
+absent). Each recording gets one word replaced, by the OLD matcher (tasks/edit.py and match.py as of
+commit OLD_REV, loaded from git), the NEW matcher, and the Voicebox model (`--engine voicebox`) where
+it runs. Per edit and column: the inserted span's median f0 against the speaker's (semitones; the
+target is within 2), whisper WER of the edited recording and of 4 words either side of the edit, the
+span's speaker similarity to the recording, seconds. Where a true transcript exists, the
+recording's correct transcript is also submitted (`--transcript`) to both versions: every edit that
+yields is a false edit (the recogniser's own mistakes). `--synthetic` adds the older synthetic-speaker
+rounds (replace two words, delete one, insert one). Writes bench/results/edit.json.
 
-    .venv/bin/python bench/edit.py [--limit N]
+    flock /tmp/vb/cpu.lock env VOICEBOX_THREADS=1 .venv/bin/python bench/edit.py [--limit N]
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
+from voicebox import provenance  # noqa: E402
 from voicebox.audio import Audio, load  # noqa: E402
 from voicebox.engines import asr, speaker, tts  # noqa: E402
 from voicebox.tasks.edit import edit, normalize  # noqa: E402
@@ -231,35 +235,283 @@ def summary(rows: list[dict]) -> dict:
     }
 
 
+OLD_REV = "32c27af"  # the last commit with the embedding-only matcher (issue 12 item 2)
+REPLACEMENTS = ("garden", "yellow", "window", "morning", "silver", "river", "market", "letter")
+CONSENT = "Benchmark only: public corpus recordings, edited in memory to measure the model."
+
+
+def old_edit(rev: str = OLD_REV):  # noqa: ANN201 - the old tasks.edit.edit function
+    """tasks/edit.py and tasks/match.py as of `rev`, loaded from git as private modules, so the old
+    matcher runs exactly as it was beside the new one (its voice profiles in their own cache file)."""
+    import importlib.util
+    import subprocess
+
+    from voicebox.config import cache_dir
+
+    def load_module(name: str, path: str, patch: tuple[str, str] | None = None):  # noqa: ANN202
+        code = subprocess.run(
+            ["git", "-C", str(ROOT), "show", f"{rev}:{path}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        if patch:
+            code = code.replace(*patch)
+        spec = importlib.util.spec_from_loader(f"voicebox.tasks.{name}", loader=None)
+        module = importlib.util.module_from_spec(spec)
+        module.__package__ = "voicebox.tasks"
+        sys.modules[spec.name] = module
+        exec(compile(code, f"{rev}:{path}", "exec"), module.__dict__)
+        return module
+
+    old_match = load_module("_old_match", "src/voicebox/tasks/match.py")
+    old_match._profile_file = lambda: cache_dir() / f"voice_profiles_{rev}.json"
+    old = load_module(
+        "_old_edit",
+        "src/voicebox/tasks/edit.py",
+        ("from . import match", "from . import _old_match as match"),
+    )
+    return old.edit
+
+
+def _tsv(folder: Path) -> list[dict]:
+    import csv
+
+    path = folder / "transcripts.tsv"
+    if not path.is_file():
+        return []
+    with open(path, encoding="utf-8") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def _f0(audio: Audio) -> float:
+    from voicebox.tasks.match import median_f0
+
+    return median_f0(audio.mono(), audio.rate)
+
+
+def real_voices(limit: int) -> list[dict]:
+    """A spread of real voices: per set, the lowest- and highest-pitched speakers (one recording of
+    4-16 s each), the LJ prompt, the highest prompt voice and a noisy VoiceBank+DEMAND recording."""
+    picked: list[dict] = []
+
+    def by_speaker(folder: Path, take: tuple[str, ...]) -> None:
+        first: dict[str, dict] = {}
+        for row in _tsv(folder):
+            if row["speaker"] in first or not (folder / row["file"]).is_file():
+                continue
+            audio = load(folder / row["file"])
+            if 4.0 <= audio.duration <= 16.0:
+                first[row["speaker"]] = {"audio": audio, "text": row["text"], "name": row["file"]}
+        voices = sorted(first.items(), key=lambda kv: _f0(kv[1]["audio"]))
+        ends = {"low": voices[: max(1, limit // 2)], "high": voices[-max(1, limit - limit // 2) :]}
+        for which in take:
+            for speaker_id, v in ends[which]:
+                picked.append({"set": folder.name, "speaker": speaker_id, "pitch": which, **v})
+
+    for name, take in (
+        ("eval_libritts_test10", ("low", "high")),
+        ("eval_librispeech_test_other10", ("low", "high")),
+        ("eval_vctk42", ("high",)),
+    ):
+        if (DATA / name).is_dir():
+            by_speaker(DATA / name, take)
+    lj = DATA / "prompts_libritts_lj_aishell"
+    for row in _tsv(lj):
+        if "ljspeech" in row["file"] and (lj / row["file"]).is_file():
+            audio = load(lj / row["file"])
+            picked.append(
+                {
+                    "set": lj.name,
+                    "speaker": "ljspeech",
+                    "pitch": "female",
+                    "audio": audio,
+                    "text": row["text"],
+                    "name": row["file"],
+                }
+            )
+            break
+    prompts = sorted((DATA / "prompts_vctk_librispeech").glob("*.mp3"))
+    if prompts:
+        clips = sorted(((load(f), f) for f in prompts), key=lambda c: _f0(c[0]))
+        audio, path = clips[-1]
+        picked.append(
+            {
+                "set": "prompts_vctk_librispeech",
+                "speaker": path.stem,
+                "pitch": "highest",
+                "audio": audio,
+                "text": None,
+                "name": path.name,
+            }
+        )
+    noisy = ROOT.parent / "shared" / "data" / "denoise" / "voicebank_demand_pairs" / "noisy"
+    for path in sorted(noisy.glob("*.wav"))[:1]:
+        picked.append(
+            {
+                "set": "voicebank_demand noisy",
+                "speaker": "p287",
+                "pitch": "noisy",
+                "audio": load(path),
+                "text": None,
+                "name": path.name,
+            }
+        )
+    return picked
+
+
+def _target_word(src) -> str | None:
+    """A confidently heard, unique word of 4+ letters near the middle of the recording."""
+    keys = [normalize(w.text) for w in src.words]
+    order = sorted(range(len(keys)), key=lambda i: abs(i - 0.5 * len(keys)))
+    for i in order:
+        k = keys[i]
+        if len(k) >= 4 and keys.count(k) == 1 and src.words[i].probability >= 0.8 and "'" not in k:
+            return k
+    return None
+
+
+def _measure(
+    result, audio: Audio, reference: np.ndarray, speaker_f0: float, new: str, old: str
+) -> dict:
+    from voicebox.tasks.match import median_f0, semitones_between
+
+    out = result.audio
+    step = result.plan.steps[0]
+    a, b = round(step.out_start * out.rate), round(step.out_end * out.rate)
+    span = Audio(out.samples[:, a:b], out.rate)
+    f0 = median_f0(span.mono(), out.rate)
+    heard = asr.transcribe_text(out)
+    return {
+        "voice": step.voice,
+        "span_f0": round(f0, 1),
+        "f0_gap_st": round(semitones_between(speaker_f0, f0), 2) if f0 > 0 else None,
+        "wer": round(wer(result.plan.edited_text, heard), 3),
+        "wer_local": round(local_wer(result.plan.edited_text, heard, new, old), 3),
+        "similarity": round(speaker.similarity(speaker.embed(span), reference), 3),
+        "heard": heard,
+    }
+
+
+def _false_edits(run, audio: Audio, src, truth: str) -> dict:
+    """What submitting the recording's true transcript does: how many edits it makes (all false)."""
+    try:
+        plan = run(audio, transcript=truth, source=src, plan_only=True).plan
+    except Exception as exc:  # noqa: BLE001 - the old code refuses some; that is the finding
+        return {"error": str(exc)}
+    return {"edits": len(plan.steps), "kept": len(getattr(plan, "kept", []))}
+
+
+def compare_voice(item: dict, n: int, old_run, model: bool) -> dict:
+    """One word replaced by the old matcher, the new one and the model, side by side."""
+    audio = item["audio"]
+    src = transcribe(audio)
+    row = {k: item[k] for k in ("set", "speaker", "pitch", "name")}
+    row["duration"] = round(audio.duration, 2)
+    row["speaker_f0"] = speaker_f0 = round(_f0(audio), 1)
+    word = _target_word(src)
+    if word is None:
+        row["skipped"] = "no confidently heard unique word"
+        return row
+    new = next(r for r in REPLACEMENTS[n % len(REPLACEMENTS) :] + REPLACEMENTS if r != word)
+    row["edit"] = [word, new]
+    reference = speaker.embed(audio)
+    columns = {"old": old_run, "new": edit}
+    if model:
+        columns["model"] = lambda *a, **k: edit(
+            *a, engine="voicebox", consent=provenance.Consent(CONSENT), **k
+        )
+    for name, run in columns.items():
+        t = time.perf_counter()
+        try:
+            result = run(audio, replace=[(word, new)], source=src)
+        except Exception as exc:  # noqa: BLE001 - a column that cannot run says why
+            row[name] = {"error": f"{type(exc).__name__}: {exc}"}
+            continue
+        row[name] = _measure(result, audio, reference, speaker_f0, new, word)
+        row[name]["seconds"] = round(time.perf_counter() - t, 2)
+    if item.get("text"):
+        row["true_transcript"] = {
+            "old": _false_edits(old_run, audio, src, item["text"]),
+            "new": _false_edits(edit, audio, src, item["text"]),
+        }
+    brief = {k: {m: v for m, v in row[k].items() if m != "heard"} for k in columns if k in row}
+    print(
+        f"  {row['set']}/{row['speaker']} ({row['pitch']}, f0 {speaker_f0}): {json.dumps(brief)}",
+        flush=True,
+    )
+    if "true_transcript" in row:
+        print(f"    true transcript: {json.dumps(row['true_transcript'])}", flush=True)
+    return row
+
+
+def voice_summary(rows: list[dict]) -> dict:
+    out: dict = {}
+    for col in ("old", "new", "model"):
+        ok = [r[col] for r in rows if isinstance(r.get(col), dict) and "wer" in r[col]]
+        if not ok:
+            if any(col in r for r in rows):
+                out[col] = {"errors": sum(1 for r in rows if "error" in r.get(col, {}))}
+            continue
+        gaps = [abs(c["f0_gap_st"]) for c in ok if c["f0_gap_st"] is not None]
+        out[col] = {
+            "edits": len(ok),
+            "f0_gap_st_mean_abs": round(float(np.mean(gaps)), 2) if gaps else None,
+            "within_2_st": sum(g <= 2.0 for g in gaps),
+            "wer_mean": round(float(np.mean([c["wer"] for c in ok])), 3),
+            "wer_local_mean": round(float(np.mean([c["wer_local"] for c in ok])), 3),
+            "similarity_mean": round(float(np.mean([c["similarity"] for c in ok])), 3),
+            "seconds_mean": round(float(np.mean([c["seconds"] for c in ok])), 2),
+        }
+    for col in ("old", "new"):
+        runs = [r["true_transcript"][col] for r in rows if "true_transcript" in r]
+        if runs:
+            out[f"true_transcript_{col}"] = {
+                "recordings": len(runs),
+                "refused": sum("error" in t for t in runs),
+                "false_edits": sum(t.get("edits", 0) for t in runs),
+                "no_edit": sum(t.get("edits") == 0 for t in runs),
+            }
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--limit", type=int, default=3, help="real recordings per corpus")
+    parser.add_argument("--limit", type=int, default=2, help="speakers per end of each eval set")
+    parser.add_argument("--old-rev", default=OLD_REV, help="commit whose matcher is the OLD column")
+    parser.add_argument("--no-model", action="store_true", help="leave out the model column")
+    parser.add_argument(
+        "--synthetic", action="store_true", help="also the synthetic-speaker rounds"
+    )
     args = parser.parse_args()
     t0 = time.perf_counter()
-    synthetic = []
-    for voice, text in SYNTHETIC.items():
-        print(f"synthetic speaker {voice}", flush=True)
-        audio = tts.synthesize(text, voice)
-        noise = np.random.default_rng(0).standard_normal(audio.samples.shape) * 0.002
-        audio = Audio((audio.samples + noise).astype(np.float32), audio.rate)
-        synthetic.append(run_recording(f"synthetic/{voice}", audio, exclude=[voice]))
-    real = []
-    recordings = real_recordings(args.limit)
-    if not recordings:
-        print(f"no real speech under {DATA}; skipping real voices", file=sys.stderr)
-    for name, audio in recordings:
-        print(f"real {name}", flush=True)
-        real.append(run_recording(name, audio, exclude=[]))
-    result = {
+    result: dict = {
         "command": "bench/edit.py " + " ".join(sys.argv[1:]),
+        "old_rev": args.old_rev,
         "threads": os.environ.get("VOICEBOX_THREADS", "1"),
-        "seconds_total": round(time.perf_counter() - t0, 1),
-        "synthetic": {"summary": summary(synthetic), "recordings": synthetic},
-        "real": {"summary": summary(real), "recordings": real},
     }
+    voices = real_voices(args.limit)
+    if not voices:
+        print(f"no real speech under {DATA}; skipping real voices", file=sys.stderr)
+    old_run = old_edit(args.old_rev)
+    model = not args.no_model
+    rows = []
+    for n, item in enumerate(voices):
+        rows.append(compare_voice(item, n, old_run, model))
+    result["voices"] = {"summary": voice_summary(rows), "recordings": rows}
+    if args.synthetic:
+        synthetic = []
+        for voice, text in SYNTHETIC.items():
+            print(f"synthetic speaker {voice}", flush=True)
+            audio = tts.synthesize(text, voice)
+            noise = np.random.default_rng(0).standard_normal(audio.samples.shape) * 0.002
+            audio = Audio((audio.samples + noise).astype(np.float32), audio.rate)
+            synthetic.append(run_recording(f"synthetic/{voice}", audio, exclude=[voice]))
+        result["synthetic"] = {"summary": summary(synthetic), "recordings": synthetic}
+    result["seconds_total"] = round(time.perf_counter() - t0, 1)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k]["summary"] for k in ("synthetic", "real")}, indent=2))
+    print(json.dumps(result["voices"]["summary"], indent=2))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from voicebox.batch.runner import run_batch
 from voicebox.errors import InputError
 
 RATE = 16_000
-TEMP = re.compile(r"^\..+\.[a-z0-9_]{8}\.wav$")
+TEMP = re.compile(r"^\..+\.([a-z0-9_]{8}|vbtmp-[0-9a-f]{4}-\d+-[0-9a-f]{8})\.wav$")
 
 
 def tone(path: Path, seconds: float = 1.0, freq: float = 220.0, seed: int = 0) -> Path:

@@ -147,3 +147,59 @@ def test_record_then_clean(server):
             assert 1.0 < duration < 3.0
         finally:
             browser.close()
+
+
+def _field_error(page, control: str) -> str:
+    """The error shown beside `control`: it must follow the control's label and name no flag."""
+    note = page.wait_for_selector(f".field-error[data-control='{control}']", timeout=60_000)
+    text = note.text_content() or ""
+    beside = page.evaluate(
+        """(id) => { const n = document.getElementById(id + '-error'), c = document.getElementById(id);
+                     const a = c.closest('label') || c; return n.previousElementSibling === a; }""",
+        control,
+    )
+    assert beside, f"the error for {control} is not next to it"
+    assert "--" not in text and "`" not in text, text  # page words, not command-line syntax
+    return text
+
+
+def test_errors_are_written_for_the_page_next_to_their_control(server, tmp_path):
+    """A bad strength, an unreadable upload and a voice that cannot read the language each show
+    their message beside the control that caused it, in the page's words."""
+    rate = 16_000
+    tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(rate * 2) / rate)
+    sf.write(tmp_path / "tone.wav", tone.astype(np.float32), rate)
+    (tmp_path / "notes.txt").write_text("not audio at all\n" * 50)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 1400})
+            page.goto(server + "/")
+            page.wait_for_selector("#health.ok")
+            page.wait_for_function("document.getElementById('read-voice').options.length > 3")
+
+            page.set_input_files("#file", str(tmp_path / "tone.wav"))
+            page.fill("#clean-strength", "-5")
+            page.click("#clean-go")
+            text = _field_error(page, "clean-strength")
+            assert "Strength" in text and "0" in text, text
+            assert page.get_attribute("#clean-strength", "aria-invalid") == "true"
+            page.fill("#clean-strength", "12")  # editing the control clears its error
+            assert page.locator(".field-error[data-control='clean-strength']").count() == 0
+
+            page.fill("#read-text", "こんにちは。")
+            page.select_option("#read-voice", "piper_joe")
+            page.select_option("#read-lang", "ja")
+            page.click("#read-go")
+            text = _field_error(page, "read-voice")  # the server's refusal, placed by its field
+            assert "espeak:ja" in text, text
+
+            page.set_input_files("#file", str(tmp_path / "notes.txt"))
+            page.click("#transcribe-go")
+            text = _field_error(page, "file")
+            assert "notes.txt" in text, text
+            assert page.is_hidden("#error"), page.text_content("#error")
+            page.screenshot(path=str(ARTIFACTS / "browser-errors.png"), full_page=True)
+        finally:
+            browser.close()

@@ -21,6 +21,7 @@ from voicebox.audio import Audio, save
 from voicebox.errors import InputError, NotReadyError
 from voicebox.model import sample
 from voicebox.model.config import load_config
+from voicebox.provenance import Consent
 
 ROOT = Path(__file__).resolve().parents[1]
 SENTENCE = "The birch canoe slid on the smooth planks."
@@ -94,6 +95,8 @@ def test_clean_infill_changes_only_the_span(model, wav, tmp_path):
             "slid on",
             "--seed",
             "1",
+            "--consent",
+            CONSENT,
         ],
     )
     assert run.exit_code == 0, (run.output, run.exception)
@@ -114,10 +117,11 @@ def test_infill_span_rejects_bad_spans(model, recording):
     for bad in ("2-1", "abc", "1.5", "-1-2"):
         with pytest.raises(InputError, match="START-END"):
             parse_span(bad)
+    consent = Consent(CONSENT)
     with pytest.raises(InputError, match="ends after"):
-        infill_span(recording, 1.0, recording.duration + 1)
+        infill_span(recording, 1.0, recording.duration + 1, consent=consent)
     with pytest.raises(InputError, match="too short"):
-        infill_span(recording, 1.0, 1.01)
+        infill_span(recording, 1.0, 1.01, consent=consent)
 
 
 def test_read_like_writes_repeatable_variations(model, wav, tmp_path):
@@ -143,8 +147,13 @@ def test_read_like_writes_repeatable_variations(model, wav, tmp_path):
     assert abs(np.corrcoef(one[: two.size], two[: one.size])[0, 1]) < 0.9
     assert not (tmp_path / "a.wav").exists()
     assert "reference_sha256" in (tmp_path / "a-1.wav.provenance.json").read_text()
-    run = runner.invoke(app, ["read", "Hi.", "-o", str(tmp_path / "c.wav"), "--like", str(wav)])
+    # --like alone means our model (so it needs consent); with the stock engine it is refused
+    like = ["read", "Hi.", "-o", str(tmp_path / "c.wav"), "--like", str(wav)]
+    run = runner.invoke(app, like)
+    assert isinstance(run.exception, InputError) and "consent" in str(run.exception)
+    run = runner.invoke(app, [*like, "--engine", "stock"])
     assert isinstance(run.exception, InputError) and "--engine voicebox" in str(run.exception)
+    assert not (tmp_path / "c.wav").exists()
     run = runner.invoke(app, ["read", "Hi.", "-o", str(tmp_path / "c.wav"), "--engine", "voicebox"])
     assert isinstance(run.exception, InputError) and "--like" in str(run.exception)
 
@@ -160,7 +169,9 @@ def test_edit_with_voicebox_infills_in_context(model, recording, monkeypatch):
         return real(context, start, end, text, **kwargs)
 
     monkeypatch.setattr(sample, "respeak", spy)
-    result = edit(recording, replace=[("smooth", "rough")], engine="voicebox")
+    result = edit(
+        recording, replace=[("smooth", "rough")], engine="voicebox", consent=Consent(CONSENT)
+    )
     assert len(calls) == 1
     context, start, end, text, kwargs = calls[0]
     assert text.lower() == "rough" and "smooth" in kwargs["context_text"].lower()
@@ -177,7 +188,7 @@ def test_infill_span_without_text_keeps_the_length(model, recording):
     from voicebox.tasks.clean import infill_span
 
     speech = recording.to_rate(16000)
-    out = infill_span(speech, 0.8, 1.5, seed=2, nfe=2)
+    out = infill_span(speech, 0.8, 1.5, seed=2, nfe=2, consent=Consent(CONSENT))
     assert out.frames == speech.frames and out.rate == 16000
     a, b = int(0.8 * 16000), int(1.5 * 16000)
     assert np.array_equal(out.samples[:, :a], speech.samples[:, :a])

@@ -70,3 +70,11 @@ def test_streamed_speech_and_wrong_token(server):
     stranger = openai.OpenAI(base_url=f"{server}/v1", api_key="wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         stranger.audio.speech.create(model="tts-1", voice="alloy", input="hi")
+
+
+def test_models_list_names_the_speech_and_whisper_models(server):
+    client = openai.OpenAI(base_url=f"{server}/v1", api_key=TOKEN, max_retries=0, timeout=30)
+    models = list(client.models.list())
+    assert {"tts-1", "whisper-1"} <= {m.id for m in models}
+    assert all(m.object == "model" and m.owned_by == "voicebox" for m in models)
+    assert client.models.retrieve("whisper-1").id == "whisper-1"

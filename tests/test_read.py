@@ -214,7 +214,7 @@ def test_cli_writes_audio_subtitles_and_timings(tmp_path: Path) -> None:
     )
     assert [c[3] for c in cues] == ["Hello there.", "It is 5 pm.", "Goodbye!"]
     doc = json.loads(js.read_text())
-    assert doc["voice"] == "piper_joe" and doc["rate"] == info.samplerate
+    assert doc["voice"] == reading.default_voice("en") and doc["rate"] == info.samplerate
     assert doc["duration"] == pytest.approx(info.duration, abs=0.01)
     assert [w["text"] for w in doc["sentences"][1]["words"]] == ["It", "is", "five", "p", "m"]
     proc = run("read", text, "-o", str(tmp_path / "b.flac"), "--subtitles", str(vtt))

@@ -106,3 +106,13 @@ def test_universal_hifigan_copy_keeps_words_and_voice(hifigan_vocode):
     assert speaker.similarity(copy, x16) > 0.85
     heard = asr.transcribe_text(copy).lower()
     assert "birch" in heard and "smooth planks" in heard
+
+
+def test_hifigan_onnx_export_matches_torch(hifigan_vocode):
+    import torch
+
+    from voicebox.model import hifigan
+
+    mel = torch.randn(40, MEL.n_mels) - 6.0
+    in_torch = hifigan.load_hifigan(onnx=False)(mel)
+    assert np.abs(hifigan_vocode(mel) - in_torch).max() < 1e-4

@@ -83,13 +83,16 @@ class ToneBackend(Backend):
         progress(audio.duration, audio.duration)
         return Audio(audio.samples * 0.5, audio.rate)
 
-    def transcribe(self, audio, progress) -> Transcript:
+    def transcribe(self, audio, progress, language=None, task="transcribe") -> Transcript:
         self.calls.append(("transcribe", round(audio.duration, 2)))
         self._wait(progress)
         words = [Word("Hello", 0.0, 0.4, 0.9), Word("world.", 0.5, 0.9, 0.8)]
-        return Transcript([Segment("Hello world.", 0.0, 0.9, words)], audio.duration)
+        heard = language or "en"
+        probability = None if language else 0.99
+        segments = [Segment("Hello world.", 0.0, 0.9, words)]
+        return Transcript(segments, audio.duration, heard, probability, task)
 
-    def edit(self, audio, params, progress):
+    def edit(self, audio, params, progress, consent=None):
         self.calls.append(("edit", params.replace, params.delete, params.transcript))
         plan = {"steps": [{"kind": "replace", "old": "a", "new": "b"}]}
         return FakeEditResult(None if params.plan_only else audio, plan)
@@ -271,7 +274,7 @@ def test_transcription_formats(client):
     [
         (None, {"model": "whisper-1"}, 400, "file"),
         ({"file": ("x.wav", b"not audio at all", "audio/wav")}, {}, 400, "x.wav"),
-        (upload(), {"language": "fr"}, 400, "English"),
+        (upload(), {"language": "klingon"}, 400, "not one the recogniser knows"),
         (upload(), {"response_format": "docx"}, 400, "response_format"),
     ],
 )
@@ -431,9 +434,9 @@ def test_job_cancel_and_failures(tmp_path):
         assert wait_done(c, job["id"])["state"] == "cancelled"
         assert c.get(f"/v1/jobs/{job['id']}/result").status_code == 409
         slow.gate.set()
-        failed = c.post("/v1/jobs", data={"task": "clean", "params": "{}"}, files=upload(b"junk"))
-        status = wait_done(c, failed.json()["id"])
-        assert status["state"] == "failed" and "in.wav" in status["error"]
+        # A recording that is not audio is refused before the job is accepted (issue 16).
+        junk = c.post("/v1/jobs", data={"task": "clean", "params": "{}"}, files=upload(b"junk"))
+        assert junk.status_code == 400 and "in.wav" in error_message(junk)
         bad = [
             c.post("/v1/jobs", json={"task": "dance", "params": {}}),
             c.post("/v1/jobs", json={"task": "speech", "params": {"input": ""}}),

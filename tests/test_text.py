@@ -216,3 +216,63 @@ def test_iter_sentences_streams_lines_with_bounded_buffer() -> None:
 def test_iter_sentences_refuses_a_wordless_stream() -> None:
     with pytest.raises(InputError, match="nothing to read"):
         list(iter_sentences(["   \n", "!!!\n"]))
+
+
+# ---------------------------------------------------------------- text the way people write it
+
+
+@pytest.mark.parametrize(
+    ("written", "spoken"),
+    [
+        # saint before a capitalised name, street after one
+        ("St. James St. is busy.", "saint james street is busy."),
+        ("He saw St. Paul's.", "he saw saint paul's."),
+        ("They live at 12 Oak St.", "they live at twelve oak street."),
+        # local phone numbers digit by digit; round ranges stay ranges
+        ("Call 555-0123 now.", "call five five five, zero one two three now."),
+        ("Call 555-1234.", "call five five five, one two three four."),
+        ("pages 100-1000", "pages one hundred to one thousand"),
+        # month abbreviations with a day
+        ("On Jan. 5th we met.", "on january fifth we met."),
+        ("Feb. 3", "february third"),
+        ("Aug. 10th, 2020", "august tenth, twenty twenty"),
+        ("Sept. 2nd", "september second"),
+        ("Oct. 1", "october first"),
+        ("Nov. 11", "november eleventh"),
+        ("Dec. 25th", "december twenty fifth"),
+        # years, counts of things and ordinals
+        ("in 1999", "in nineteen ninety nine"),
+        ("1999 was a good year", "nineteen ninety nine was a good year"),
+        ("1999 people came", "one thousand nine hundred and ninety nine people came"),
+        ("1500 years ago", "one thousand five hundred years ago"),
+        ("the 21st time", "the twenty first time"),
+        # times, money and percentages together
+        (
+            "At 3:30 pm it cost $12.50, 15% more.",
+            "at three thirty p m it cost twelve dollars and fifty cents, fifteen percent more.",
+        ),
+    ],
+)
+def test_normalize_everyday_writing(written: str, spoken: str) -> None:
+    assert said(written) == spoken
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("St. James St. is busy.", ["St. James St. is busy."]),
+        ("We went to St. Louis. It was fine.", ["We went to St. Louis.", "It was fine."]),
+        ("I live on Main St. Then I left.", ["I live on Main St.", "Then I left."]),
+        ("On Jan. 5th we met. It rained.", ["On Jan. 5th we met.", "It rained."]),
+        (
+            "Feb. 3, Aug. 10th, Sept. 2nd, Oct. 1, Nov. 11 and Dec. 25th.",
+            ["Feb. 3, Aug. 10th, Sept. 2nd, Oct. 1, Nov. 11 and Dec. 25th."],
+        ),
+        (
+            "Mr. Smith met Dr. Who at Mt. Fuji vs. Rome, etc. and more.",
+            ["Mr. Smith met Dr. Who at Mt. Fuji vs. Rome, etc. and more."],
+        ),
+    ],
+)
+def test_abbreviations_do_not_split_sentences(text: str, expected: list[str]) -> None:
+    assert split_sentences(text) == expected

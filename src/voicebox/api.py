@@ -24,7 +24,8 @@ EXPORTS: dict[str, str] = {
     "edit": "voicebox.tasks.edit:edit",
     "detect": "voicebox.provenance:detect",
     "mark": "voicebox.provenance:mark",
-    "infill": "voicebox.model.sample:infill",
+    "infill": "voicebox.tasks.regenerate:infill",
+    "Consent": "voicebox.provenance:Consent",
     "run_batch": "voicebox.batch.runner:run_batch",
     "VoiceboxError": "voicebox.errors:VoiceboxError",
 }

@@ -29,3 +29,8 @@ class NotReadyError(VoiceboxError):
     """A feature that is not available yet (for example a model without a checkpoint)."""
 
     exit_code = 4
+
+
+class VoiceboxWarning(UserWarning):
+    """Work that went ahead but may disappoint (for example a very short clone reference); the CLI
+    prints it as one `warning:` line, library callers get it through the `warnings` module."""

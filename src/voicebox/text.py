@@ -392,10 +392,47 @@ def _range(match: re.Match[str]) -> str:
     return f"{match.group(1)} to {match.group(2)}"
 
 
+def _local_phone(match: re.Match[str]) -> str:
+    """555-0123 is a local phone number, read digit by digit; 100-1000 stays a range."""
+    a, b = match.group(1), match.group(2)
+    if int(a) < int(b) and int(b) % 100 == 0:
+        return _range(match)
+    return f" {digits_one_by_one(a)}, {digits_one_by_one(b)} "
+
+
+# A year after these words ("in 1999"); a count before a plural noun ("1999 people").
+_YEAR_BEFORE = re.compile(
+    r"(?:\b(?:in|since|by|from|until|till|to|of|circa|year|before|after|during|around|early|late"
+    r"|mid|summer|winter|spring|autumn|fall)|" + "|".join(_MONTHS) + r")\s*$",
+    re.I,
+)
+_COUNT_AFTER = re.compile(r"\s+([a-z]+)")
+_NOT_PLURAL = {"is", "was", "has", "as", "its", "this", "us", "yes", "bus", "plus", "thus"}
+_COUNT_NOUNS = {"people", "men", "women", "children", "feet", "teeth", "mice", "geese", "sheep"}
+
+
+def _counts_something(match: re.Match[str]) -> bool:
+    """Whether a four-digit number counts the plural noun after it (1999 people)."""
+    if _YEAR_BEFORE.search(match.string[: match.start()]):
+        return False
+    after = _COUNT_AFTER.match(match.string, match.end())
+    if not after:
+        return False
+    word = after.group(1)
+    if word in _COUNT_NOUNS:
+        return True
+    plural = word.endswith("s") and not word.endswith("ss")
+    return len(word) > 3 and plural and word not in _NOT_PLURAL
+
+
 def _number(match: re.Match[str]) -> str:
     value = match.group(0)
     plain = value.replace(",", "")
-    if re.fullmatch(r"1[1-9]\d\d|20\d\d", plain) and "," not in value:
+    if (
+        re.fullmatch(r"1[1-9]\d\d|20\d\d", plain)
+        and "," not in value
+        and not _counts_something(match)
+    ):
         return year(plain)
     return cardinal(value)
 
@@ -404,13 +441,21 @@ def _abbreviation(match: re.Match[str]) -> str:
     key = match.group(1).lower()
     rest = match.string[match.end() :].lstrip()
     stop = "." if not rest or rest[:1].isupper() else ""  # it also ended the sentence
-    if key == "st":  # Saint before a name, Street otherwise
-        return "Saint" if rest[:1].isupper() else "Street" + stop
+    if key == "st":  # Saint before a name, Street after one (St. James St.)
+        return "Saint" if _is_saint(match.string[: match.start()], rest) else "Street" + stop
     if key in ("no", "p", "pp") and not rest[:1].isdigit():
         return match.group(0)  # "no." closing a clause is the word "no"
     if key in _TITLES:
         return _TITLES[key]
     return _FINALS[key] + stop
+
+
+def _is_saint(before: str, after: str) -> bool:
+    """'St.' is Saint before a capitalised name unless a name or number precedes it (Main St.)."""
+    if not after[:1].isupper():
+        return False
+    previous = re.search(r"([\w'’]+)\W*$", before)
+    return not previous or not (previous.group(1)[:1].isupper() or previous.group(1)[:1].isdigit())
 
 
 def _acronym(match: re.Match[str]) -> str:
@@ -465,6 +510,7 @@ _RULES: list[tuple[re.Pattern[str], object]] = [
     (re.compile(r"(?<![\w.])(-?" + _NUM + r")\s?(" + _UNIT_RE + r")(?![\w/])"), _unit),
     (re.compile(r"\b(\d+(?:,\d{3})*)(?:st|nd|rd|th)\b", re.I), _ordinal),
     (re.compile(r"(?<![\w/])(\d{1,3})/(\d{1,3})(?![\w/])"), _fraction),
+    (re.compile(r"(?<![\w$£€¥.,-])(\d{3})-(\d{4})(?![\w-])"), _local_phone),
     (re.compile(r"\b(\d+)\s?[-–—]\s?(\d+)\b"), _range),
     (re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])"), lambda m: " "),
     (re.compile(r"(?<![\w.])[-−](?=\d)"), lambda m: " minus "),
@@ -532,6 +578,7 @@ def has_words(text: str) -> bool:
 _NEVER_FINAL = set(_TITLES) - {"no"}
 _BOUNDARY = re.compile(r"([.!?…。！？]+)([\"'”’)\]]*)(\s+|$)")
 _CJK_BOUNDARY = re.compile(r"(?<=[。！？!?])")
+_LAST_WORD = re.compile(r"(\S+)$")
 
 
 def split_sentences(text: str, lang: str = "en") -> list[str]:
@@ -568,7 +615,9 @@ def _is_boundary(text: str, match: re.Match[str]) -> bool:
     if match.end() >= len(text):
         return True
     marks = match.group(1)
-    before = re.search(r"(\S+)$", text[: match.start()])
+    # The word before the mark, looked for in a bounded window (words are capped at
+    # MAX_WORD_CHARS, addresses at 200): searching the whole prefix made long paragraphs quadratic.
+    before = _LAST_WORD.search(text, max(0, match.start() - 256), match.start())
     word = before.group(1) if before else ""
     following = text[match.end() :].lstrip("\"'“‘(")[:1]
     if marks in ("!", "?", "…", "。", "！", "？") or len(marks) > 1 and marks != "...":
@@ -582,6 +631,10 @@ def _is_boundary(text: str, match: re.Match[str]) -> bool:
         return False
     if key == "no" and following.isdigit():
         return False
+    if key in _MONTH_ABBR and following.isdigit():
+        return False  # Jan. 5th
+    if key == "st" and _is_saint(text[: match.start() - len(word)], text[match.end() :]):
+        return False  # St. James
     if re.fullmatch(r"[A-Z]", word) or re.fullmatch(r"(?:[A-Za-z]\.)+[A-Za-z]", word):
         return False  # an initial (J. Smith) or a dotted acronym (U.S.)
     return bool(following) and (
@@ -623,17 +676,19 @@ def sentences(text: str, lang: str = "en") -> list[Sentence]:
 
 
 def iter_sentences(chunks: Iterable[str], lang: str = "en") -> Iterator[Sentence]:
-    """Sentences from a stream of text pieces (lines of a file), with bounded memory.
+    """Sentences from a stream of text pieces (lines of a file), with bounded memory and time.
 
     Paragraphs (blank-line separated) are split as they complete; a paragraph longer than
-    MAX_PARAGRAPH_CHARS is processed in pieces. Raises InputError if the stream has no words at all.
+    MAX_PARAGRAPH_CHARS (or one enormous line) is processed in pieces of about that size, so the
+    first sentence comes as soon as its piece is read, whatever the length of the text.
+    Raises InputError if the stream has no words at all.
     """
     found = False
     buffer: list[str] = []
     size = 0
     for chunk in chunks:
-        for line in chunk.splitlines(keepends=True) or [chunk]:
-            if not line.strip():
+        for line, whole in _bounded_lines(chunk):
+            if whole and not line.strip():
                 if buffer:
                     for sentence in sentences_or_none("".join(buffer), lang):
                         found = True
@@ -655,6 +710,20 @@ def iter_sentences(chunks: Iterable[str], lang: str = "en") -> Iterator[Sentence
             yield sentence
     if not found:
         raise InputError("nothing to read: the text has no words (only spaces or symbols)")
+
+
+def _bounded_lines(chunk: str) -> Iterator[tuple[str, bool]]:
+    """The lines of `chunk` as (text, whole line?): a line longer than MAX_PARAGRAPH_CHARS is cut
+    (at a space where there is one) into pieces of about that size, which are not whole lines."""
+    for line in chunk.splitlines(keepends=True) or [chunk]:
+        whole = True
+        while len(line) > MAX_PARAGRAPH_CHARS:
+            cut = line.rfind(" ", MAX_PARAGRAPH_CHARS // 2, MAX_PARAGRAPH_CHARS)
+            cut = cut + 1 if cut > 0 else MAX_PARAGRAPH_CHARS
+            yield line[:cut], False
+            line, whole = line[cut:], False
+        if line:
+            yield line, whole
 
 
 def sentences_or_none(text: str, lang: str = "en") -> list[Sentence]:

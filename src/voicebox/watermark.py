@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -500,8 +500,12 @@ def analyse(
     params: Params | None = None,
     accept: Callable[[int], bool] | None = None,
     flips: int = 0,
+    threshold: float | None = None,
 ) -> Analysis:
-    """Search 16 kHz mono `x` for the mark: best score, marked time ranges and payload."""
+    """Search 16 kHz mono `x` for the mark: best score, marked time ranges and payload.
+
+    `threshold` overrides the decision threshold for `x`'s length (a piece of a longer recording
+    is judged by the whole recording's threshold)."""
     params = params or Params()
     pat = pattern(params)
     lp = contrasts(
@@ -514,7 +518,8 @@ def analyse(
     starts = _windows(n_cols, width, max(1, round(params.window_hop_s / params.tile_s)))
     z = _scores(_folds(lp, starts, starts + width, params.period), pat, params.use_data)
     best_per_window = z.max(axis=(0, 2))
-    threshold = decision_threshold(len(x) / RATE, params)
+    if threshold is None:
+        threshold = decision_threshold(len(x) / RATE, params)
     result = Analysis(
         z=float(best_per_window.max()), tests=len(starts) * 8 * params.period, threshold=threshold
     )
@@ -540,6 +545,73 @@ def analyse(
         if len(covered) > 64:
             break
     result.spans = _merge(covered, len(x) / RATE)
+    return result
+
+
+PIECE_PERIODS = 300
+"""A long recording is searched in pieces of 300 pattern periods (307 s at 16 kHz) ..."""
+OVERLAP_PERIODS = 8
+"""... overlapping by 8 periods (8.2 s, more than a detection window), so every window of the
+recording lies whole in some piece and memory stays bounded whatever the length."""
+
+
+def analyse_blocks(
+    blocks: Iterable[np.ndarray],
+    expected_s: float = 0.0,
+    params: Params | None = None,
+    accept: Callable[[int], bool] | None = None,
+    flips: int = 0,
+    piece_periods: int = PIECE_PERIODS,
+) -> tuple[Analysis, float]:
+    """`analyse` over 16 kHz mono blocks of a recording of any length: (analysis, seconds).
+
+    Pieces start at whole pattern periods (the alignment `analyse` would see), each is analysed
+    on its own and the results are combined: best score, every marked piece's ranges on the
+    recording's clock, the payload of the best piece. A recording no longer than one piece is
+    analysed exactly as `analyse` does. `expected_s` (the length a header claims) sets the
+    pieces' threshold; the verdict uses the real length's.
+    """
+    params = params or Params()
+    unit = HOP * params.tile_hops * params.period
+    size, overlap = piece_periods * unit, OVERLAP_PERIODS * unit
+    piece_threshold = decision_threshold(expected_s, params) if expected_s > 0 else None
+    parts: list[tuple[float, Analysis]] = []
+    held: list[np.ndarray] = []
+    length, offset, total = 0, 0, 0
+    for block in blocks:
+        held.append(np.asarray(block, dtype=np.float32))
+        length += len(block)
+        total += len(block)
+        while length >= size + overlap:
+            buffer = np.concatenate(held)
+            found = analyse(buffer[:size], params, accept, flips, piece_threshold)
+            parts.append((offset / RATE, found))
+            held, length, offset = (
+                [buffer[size - overlap :]],
+                length - (size - overlap),
+                (offset + size - overlap),
+            )
+    if length or not parts:
+        last = np.concatenate(held) if held else np.zeros(0, np.float32)
+        threshold = piece_threshold if parts else None
+        parts.append((offset / RATE, analyse(last, params, accept, flips, threshold)))
+    seconds = total / RATE
+    if len(parts) == 1:
+        return parts[0][1], seconds
+    return _combine(parts, decision_threshold(seconds, params), seconds), seconds
+
+
+def _combine(parts: list[tuple[float, Analysis]], threshold: float, seconds: float) -> Analysis:
+    """One analysis from the pieces': best score, marked pieces' ranges, best piece's payload."""
+    best = max(parts, key=lambda p: p[1].z)[1]
+    result = Analysis(z=best.z, tests=sum(p.tests for _, p in parts), threshold=threshold)
+    if best.z < threshold:
+        return result
+    marked = sorted((p for p in parts if p[1].z >= threshold), key=lambda p: -p[1].z)
+    spans = [Span(s.start + at, s.end + at, s.z) for at, p in marked for s in p.spans]
+    result.spans = _merge(spans, seconds)
+    decoded = next((p for _, p in marked if p.payload is not None), marked[0][1])
+    result.bits, result.payload = decoded.bits, decoded.payload
     return result
 
 

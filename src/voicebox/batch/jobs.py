@@ -3,7 +3,8 @@
 `done.jsonl` gets one line per finished item (input size, mtime and SHA-256, a hash of the options,
 the output's size), appended and flushed only after the output was renamed into place. A line cut by
 a kill is ignored. An item counts as done when its record matches the input, the options and the
-output on disk; anything else is redone. `lock` is held (flock) while a batch runs.
+output on disk; anything else is redone. `lock` is held (flock) while a batch runs and removed when it
+ends; a run that was killed leaves it (and temporary files) behind, and the next run clears them.
 """
 
 from __future__ import annotations
@@ -22,8 +23,14 @@ from .manifest import Item
 
 JOB_DIR = ".voicebox-job"
 STATE_VERSION = 1
-# Temporary names made by audio.atomic_path / tempfile.mkstemp: ".<name>.<8 random chars><suffix>".
-_TEMP = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}(\.[^.]+)?$")
+# Temporary names beside outputs: audio.temp_file's ".<name>.vbtmp-<host>-<pid>-<8 hex><suffix>"
+# and tempfile.mkstemp's ".<name>.<8 random chars><suffix>"; clean's loudness scratch file adds
+# ".pass1" before the suffix.
+_TEMP = re.compile(
+    r"^\.(?P<name>.+)(\.vbtmp-[0-9a-f]{4}-\d+-[0-9a-f]{8}|\.[a-z0-9_]{8})(\.pass1)?(\.[^.]+)?$"
+)
+# Inside the job folder: _write_atomic's ".<name>.<pid>.tmp" and staged archive members' mkstemp names.
+_JOB_TEMP = re.compile(r"^\..+\.(\d+\.tmp|[a-z0-9_]{8})$")
 
 
 def sha256(path: str | os.PathLike[str]) -> str:
@@ -66,6 +73,8 @@ class Job:
         self.records: dict[str, dict[str, Any]] = {}
         self._lock: IO[str] | None = None
         self._log: IO[str] | None = None
+        self.stale_removed = 0
+        """Temporary files of a killed earlier run removed when this one opened."""
 
     def __enter__(self) -> Job:
         self.open()
@@ -84,19 +93,13 @@ class Job:
             raise InputError(
                 f"{self.out_dir}: cannot create output folder ({exc.strerror})"
             ) from None
-        lock = open(self.folder / "lock", "a+")
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.seek(0)
-            holder = lock.read().strip() or "another process"
-            lock.close()
-            raise InputError(f"{self.out_dir}: another batch ({holder}) is writing here") from None
+        lock = self._take_lock()
         lock.seek(0)
         lock.truncate()
         lock.write(f"pid {os.getpid()}")
         lock.flush()
         self._lock = lock
+        self.stale_removed = self._sweep_job_folder()
         meta_path = self.folder / "job.json"
         if meta_path.exists():
             try:
@@ -114,12 +117,50 @@ class Job:
         self.records = self._read_records()
         self._log = open(self.done_path, "a", encoding="utf-8")
 
+    def _take_lock(self) -> IO[str]:
+        """Open and flock `lock`; a lock file left by a killed run is simply taken over."""
+        path = self.folder / "lock"
+        while True:
+            lock = open(path, "a+")
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock.seek(0)
+                holder = lock.read().strip() or "another process"
+                lock.close()
+                raise InputError(
+                    f"{self.out_dir}: another batch ({holder}) is writing here"
+                ) from None
+            try:  # the holder may have removed the file between our open and flock: retry
+                if os.fstat(lock.fileno()).st_ino == os.stat(path).st_ino:
+                    return lock
+            except FileNotFoundError:
+                pass
+            lock.close()
+
+    def _sweep_job_folder(self) -> int:
+        """Delete the temporary files a killed run left in the job folder (we hold the lock)."""
+        removed = 0
+        for folder, _, files in os.walk(self.folder):
+            for name in files:
+                if _JOB_TEMP.match(name):
+                    try:
+                        os.unlink(os.path.join(folder, name))
+                        removed += 1
+                    except OSError:
+                        pass
+        return removed
+
     def close(self) -> None:
-        """Release the lock and close the state file."""
+        """Release and remove the lock, and close the state file."""
         if self._log:
             self._log.close()
             self._log = None
         if self._lock:
+            try:
+                os.unlink(self.folder / "lock")  # still held: no one can take it as it goes
+            except OSError:
+                pass
             fcntl.flock(self._lock, fcntl.LOCK_UN)
             self._lock.close()
             self._lock = None

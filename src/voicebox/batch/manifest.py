@@ -111,7 +111,7 @@ OPTIONS: dict[str, dict[str, Callable[[Any], Any]]] = {
         "lang": _text,
         "format": _text,
     },
-    "transcribe": {"format": _text},
+    "transcribe": {"format": _text, "language": _text, "task": _text},
     "edit": {
         "replace": _pairs,
         "delete": _words,
@@ -119,9 +119,14 @@ OPTIONS: dict[str, dict[str, Callable[[Any], Any]]] = {
         "occurrence": _int,
         "transcript": _text,
         "engine": _text,
+        "consent": _text,
+        "consent_file": _text,
+        "consent_audio": _text,
         "format": _text,
     },
 }
+CONSENT_PATHS = ("consent_file", "consent_audio")
+"""Options naming files: a manifest's are relative to the manifest."""
 
 
 @dataclass
@@ -249,7 +254,9 @@ def plan(
         if _inside(out_dir, root):
             files = [f for f in files if not _inside(f, out_dir)]
     else:
-        raise InputError(f"{source}: no such file or folder")
+        from ..audio import missing
+
+        raise InputError(missing(source))  # a symlink loop or broken link is named as such
     if not files:
         raise InputError(f"{source}: no {_kind(task)} files found (looked for {_exts(wanted)})")
     items = []
@@ -339,7 +346,11 @@ def _from_manifest(task: str, path: Path, out_dir: Path, defaults: dict[str, Any
         for k in PATH_KEYS:
             row.pop(k, None)
         output = row.pop("output", None) or row.pop("id", None)
-        options = {**defaults, **parse_options(task, row, where)}
+        own = parse_options(task, row, where)
+        for key in CONSENT_PATHS:  # a consent file named in a row is relative to the manifest
+            if key in own and not Path(own[key]).expanduser().is_absolute():
+                own[key] = str((path.parent / Path(own[key]).expanduser()).resolve())
+        options = {**defaults, **own}
         source = None
         if source_value is not None:
             src = Path(str(source_value)).expanduser()

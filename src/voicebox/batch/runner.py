@@ -44,6 +44,8 @@ class BatchSummary:
     status: BatchStatus
     report: Path
     seconds: float
+    stale_removed: int = 0
+    """Temporary files a stopped earlier run left, removed before this one started."""
 
     @property
     def failures(self) -> list[dict[str, Any]]:
@@ -86,9 +88,9 @@ def run_batch(
 
     threads = threads or default_threads()
     if engine not in ENGINES:
-        raise InputError(f"unknown batch engine '{engine}'; use local or ray")
+        raise InputError(f"unknown batch runner '{engine}'; use local or ray")
     if address and engine != "ray":
-        raise InputError("--address is for --engine ray")
+        raise InputError("--address is for --runner ray")
     workers = default_workers() if workers is None else workers
     if workers < 1:
         raise InputError("--workers must be at least 1")
@@ -99,12 +101,9 @@ def run_batch(
     started = time.perf_counter()
     with Job(out, task) as job:
         items = plan(task, source, out, options, staging=job.folder / "archives")
-        sources = {Path(item.source) for item in items if item.source}
-        for item in items:
-            if job.output_path(item) in sources:
-                raise InputError(f"{job.output_path(item)}: an output would overwrite an input")
+        check_items(task, job, items)
         todo = [item for item in items if not job.is_done(item)]
-        job.sweep_temporaries(todo)
+        stale = job.stale_removed + job.sweep_temporaries(todo)
         status = BatchStatus(total=len(items))
         rows: dict[str, dict[str, Any]] = {}
         todo_keys = {t.key for t in todo}
@@ -151,7 +150,27 @@ def run_batch(
             job.compact()
             ordered = [rows.get(item.key) or _row(item, {"status": "pending"}) for item in items]
             report = job.write_report(ordered)
-    return BatchSummary(ordered, status, report, time.perf_counter() - started)
+    return BatchSummary(ordered, status, report, time.perf_counter() - started, stale)
+
+
+def check_items(task: str, job: Job, items: list[Item]) -> None:
+    """Refuse the batch before any work: an output that is an input (by path, or the same file by
+    inode), or an item that has the model speak in a voice without that speaker's consent."""
+    from ..provenance import check_consent
+    from ..safety import refuse_overwrite
+    from .worker import consent_of
+
+    sources = {Path(item.source) for item in items if item.source}
+    for item in items:
+        if job.output_path(item) in sources:
+            raise InputError(f"{job.output_path(item)}: an output would overwrite an input")
+    refuse_overwrite([job.output_path(i) for i in items], sorted(sources))
+    for item in items:
+        if task == "edit" and item.options.get("engine") == "voicebox":
+            try:
+                check_consent(consent_of(item.options))
+            except InputError as exc:
+                raise InputError(f"{item.source or item.output}: {exc}") from None
 
 
 def _row(item: Item, result: dict[str, Any]) -> dict[str, Any]:

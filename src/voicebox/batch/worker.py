@@ -11,11 +11,15 @@ import resource
 import sys
 import time
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, VoiceboxError
+from ..safety import refuse_overwrite
 from .jobs import fingerprint
 from .manifest import Item
+
+if TYPE_CHECKING:
+    from ..provenance import Consent
 
 REASON_MAX = 300
 
@@ -66,13 +70,14 @@ def _transcribe(item: Item, dst: Path) -> float:
     from ..tasks.transcribe import transcribe
 
     audio = load(item.source)
-    transcript = transcribe(audio)
+    o = item.options
+    transcript = transcribe(audio, language=o.get("language"), task=o.get("task") or "transcribe")
     transcript.write(dst, item.options.get("format") or dst.suffix.lstrip(".") or "json")
     return float(audio.duration)
 
 
 def _edit(item: Item, dst: Path) -> float:
-    from ..audio import load, save
+    from ..audio import load
     from ..tasks.edit import edit
 
     o = item.options
@@ -88,11 +93,22 @@ def _edit(item: Item, dst: Path) -> float:
     }
     if "engine" in o:
         kwargs["engine"] = o["engine"]
+    if o.get("engine") == "voicebox":  # the model speaks in this voice: the speaker's consent
+        kwargs["consent"] = consent_of(o)
     result = edit(audio, **kwargs)
     if result.audio is None:
         raise InputError("the edit produced no audio")
-    save(result.audio, dst)
+    result.save(dst)  # with `<dst>.provenance.json` holding the consent record when cloning
     return float(audio.duration)
+
+
+def consent_of(options: dict[str, Any]) -> Consent:
+    """The consent an item's options carry (statement, file, spoken clip)."""
+    from ..provenance import Consent
+
+    return Consent(
+        options.get("consent"), options.get("consent_file"), options.get("consent_audio")
+    )
 
 
 ADAPTERS = {"clean": _clean, "read": _read, "transcribe": _transcribe, "edit": _edit}
@@ -112,6 +128,7 @@ def run_item(task: str, data: dict[str, Any], out_dir: str) -> dict[str, Any]:
             except OSError as exc:
                 raise InputError(f"{item.source}: cannot read ({exc.strerror})") from None
         dst = Path(out_dir) / PurePosixPath(item.output)
+        refuse_overwrite([dst], [item.source])  # checked again here: a file may have moved
         dst.parent.mkdir(parents=True, exist_ok=True)
         result["audio_seconds"] = round(ADAPTERS[task](item, dst), 3)
         result["status"] = "ok"

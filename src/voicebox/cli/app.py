@@ -10,15 +10,18 @@ import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from ..progress import Progress as ProgressFn
+from ..progress import known_total, silent
 
 app = typer.Typer(
     name="voicebox",
@@ -30,28 +33,63 @@ app = typer.Typer(
 err = Console(stderr=True)
 
 
+class _AmountColumn(ProgressColumn):
+    """'12/40 s' (or '12 s' while the total is unknown); never formats a missing total."""
+
+    def __init__(self, unit: str) -> None:
+        super().__init__()
+        self.unit = "" if unit == "items" else f" {unit}"
+
+    def render(self, task: Task) -> Text:
+        """The amount done, and of how much when that is known."""
+        done = f"{task.completed:.0f}"
+        if task.total is None:
+            return Text(f"{done}{self.unit}", style="progress.download")
+        total = f"{task.total:.0f}"
+        return Text(f"{done:>{len(total)}}/{total}{self.unit}", style="progress.download")
+
+
+class _EtaColumn(TimeRemainingColumn):
+    """'ETA 0:00:12' once the total is known; nothing while it is not."""
+
+    def render(self, task: Task) -> Text:
+        """The estimated time left, labelled."""
+        if task.total is None:
+            return Text("")
+        return Text.assemble("ETA ", super().render(task))
+
+
 @contextlib.contextmanager
-def progress_bar(description: str, unit: str = "s", enabled: bool = True) -> Iterator[ProgressFn]:
-    """A rich progress bar with ETA on stderr; yields the callback that advances it."""
+def progress_bar(
+    description: str, unit: str = "s", enabled: bool = True, total: float | None = None
+) -> Iterator[ProgressFn]:
+    """A rich progress bar with ETA on stderr when it is a terminal; yields the callback that
+    advances it. A total of 0 or None means "not known yet": the bar pulses and shows the count."""
     if not enabled or not sys.stderr.isatty() and not _force_progress():
-        yield lambda done, total: None
+        yield silent
         return
     columns = [
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         TaskProgressColumn(),
-        MofNCompleteColumn()
-        if unit == "items"
-        else TextColumn(f"{{task.completed:.0f}}/{{task.total:.0f}} {unit}"),
+        _AmountColumn(unit),
         TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
+        _EtaColumn(),
     ]
     with Progress(*columns, console=err, transient=False) as bar:
-        task = bar.add_task(description, total=None)
+        task = bar.add_task(description, total=known_total(total))
+        shown = -1
 
         def update(done: float, total: float) -> None:
-            bar.update(task, completed=done, total=total)
+            nonlocal shown
+            size = known_total(total)
+            done = max(0.0, float(done)) if done == done else 0.0
+            if size is not None:
+                done = min(done, size)
+            # Redraw at once on every new whole percent (or count), so short jobs still show motion.
+            step = int(100 * done / size) if size else int(done)
+            bar.update(task, completed=done, total=size, refresh=step != shown)
+            shown = step
 
         yield update
 

@@ -37,6 +37,7 @@ MANIFEST_NOTE = (
     "(relative to OUT) and per-item option columns named like the flags."
 )
 SHOW_FAILURES = 20
+RUNNERS = ("local", "ray")
 
 
 def _out_option() -> Any:  # noqa: ANN401 - a typer OptionInfo
@@ -47,8 +48,13 @@ def _workers_option() -> Any:  # noqa: ANN401
     return typer.Option(None, "--workers", "-j", help="Parallel workers (default: CPU cores).")
 
 
-def _engine_option() -> Any:  # noqa: ANN401
-    return typer.Option("local", "--engine", help="Where to run: local (process pool) or ray.")
+def _runner_option() -> Any:  # noqa: ANN401
+    return typer.Option("local", "--runner", help="Where to run: local (process pool) or ray.")
+
+
+def _old_runner_option() -> Any:  # noqa: ANN401
+    """`--engine local|ray`: the runner's old spelling, kept hidden so old scripts still work."""
+    return typer.Option(None, "--engine", hidden=True)
 
 
 def _address_option() -> Any:  # noqa: ANN401
@@ -92,27 +98,62 @@ def _batch_progress(enabled: bool) -> Iterator[Callable[[Any], None]]:
         yield update
 
 
+def _runner(runner: str, old: str | None) -> str:
+    """The runner, from --runner or (deprecated) --engine local|ray."""
+    if old is None:
+        return runner
+    if old not in RUNNERS:
+        raise InputError(f"--engine '{old}': use --runner local or --runner ray")
+    err.print(f"note: --engine {old} is now --runner {old}", highlight=False)
+    return old
+
+
 def _run(
     task: str,
     source: str,
     out: Path,
     options: dict[str, Any],
     workers: int | None,
-    engine: str,
+    runner: str,
     address: str | None,
     quiet: bool,
 ) -> None:
     from ..batch.runner import run_batch
 
-    if engine not in ("local", "ray"):
-        hint = f"; pick the denoiser with --denoiser {engine}" if task == "clean" else ""
-        raise InputError(f"--engine chooses where the batch runs (local or ray){hint}")
+    if runner not in RUNNERS:
+        raise InputError(f"--runner '{runner}': use local or ray")
     options = {k: v for k, v in options.items() if v is not None and v != [] and v is not False}
-    with _batch_progress(not quiet) as progress:
-        summary = run_batch(task, source, out, options, workers, engine, address, progress)
+    try:
+        with _batch_progress(not quiet) as progress:
+            summary = run_batch(task, source, out, options, workers, runner, address, progress)
+    except KeyboardInterrupt:
+        # What finished is recorded; a rerun skips it and sweeps this run's temporary files.
+        err.print("interrupted: rerun the same command to resume", highlight=False)
+        raise typer.Exit(130) from None
     if not quiet:
         _print_summary(summary)
+        _note_converted(task, summary.rows)
     raise typer.Exit(summary.exit_code)
+
+
+def _note_converted(task: str, rows: list[dict[str, Any]]) -> None:
+    """Say which inputs came out as WAV because the task cannot write their format (m4a, opus)."""
+    from ..batch.manifest import SAVE_EXTS, STREAM_EXTS
+
+    writable = {"clean": STREAM_EXTS, "edit": SAVE_EXTS}.get(task)
+    if writable is None:
+        return
+    kinds: dict[str, list[str]] = {}
+    for row in rows:
+        src, dst = Path(row["input"] or ""), Path(row["output"])
+        if row["input"] and src.suffix.lower() not in writable and dst.suffix.lower() == ".wav":
+            kinds.setdefault(src.suffix.lower().lstrip(".") or "?", []).append(str(dst))
+    for kind, outputs in kinds.items():
+        example = f" ({outputs[0]}, ...)" if len(outputs) > 1 else f" ({outputs[0]})"
+        err.print(
+            f"note: {task} cannot write {kind}; wrote {len(outputs)} file(s) as WAV{example}",
+            highlight=False,
+        )
 
 
 def _print_summary(summary: Any) -> None:  # noqa: ANN401 - a BatchSummary
@@ -129,6 +170,11 @@ def _print_summary(summary: Any) -> None:  # noqa: ANN401 - a BatchSummary
         table.add_row("files/s", f"{s.done / summary.seconds:.2f}")
         table.add_row("audio h per h", f"{s.audio_seconds / summary.seconds:.1f}")
     err.print(table)
+    if summary.stale_removed:
+        err.print(
+            f"removed {summary.stale_removed} temporary file(s) a stopped run left behind",
+            highlight=False,
+        )
     failures = summary.failures
     if failures:
         fail = Table(title="failed items", title_justify="left")
@@ -156,23 +202,42 @@ def _pairs(values: list[str] | None, flag: str) -> list[list[str]]:
 def batch_clean(
     source: str = typer.Argument(..., metavar="INPUT", help=INPUT_HELP),
     out: Path = _out_option(),
-    denoiser: str | None = typer.Option(
-        None, "--denoiser", "-d", help="dfn3 (best, default), rnnoise or gate."
+    engine: str | None = typer.Option(
+        None, "--engine", "-e", help="dfn3 (best, default), rnnoise or gate (as in `clean`)."
     ),
-    strength: float | None = typer.Option(None, "--strength", help="Denoise strength 0-100."),
+    strength: float | None = typer.Option(
+        None,
+        "--strength",
+        help="Most noise to remove, in dB (default: 24 for dfn3, 12 for rnnoise and gate).",
+    ),
+    denoiser: str | None = typer.Option(None, "--denoiser", "-d", hidden=True),
     dehum: bool = typer.Option(False, "--dehum", help="Detect and notch 50/60 Hz mains hum."),
     loudness: float | None = typer.Option(None, "--loudness", help="Target loudness in LUFS."),
     fmt: str | None = typer.Option(
         None, "--format", help="wav, flac, ogg or mp3 (default: as input)."
     ),
     workers: int | None = _workers_option(),
-    engine: str = _engine_option(),
+    runner: str = _runner_option(),
     address: str | None = _address_option(),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
     """Denoise every audio file."""
-    options = {"engine": denoiser, "strength": strength, "dehum": dehum, "loudness": loudness}
-    _run("clean", source, out, {**options, "format": fmt}, workers, engine, address, quiet)
+    if denoiser is not None:
+        if engine is not None and engine != denoiser:
+            raise InputError("give the denoiser once: --engine (--denoiser is its old name)")
+        err.print(f"note: --denoiser {denoiser} is now --engine {denoiser}", highlight=False)
+        engine = denoiser
+    if engine in RUNNERS:  # the old `batch clean --engine ray` meant the runner
+        runner = _runner(runner, engine)
+        engine = None
+    if engine is not None:
+        from ..engines.denoise import check_engine
+
+        check_engine(engine)  # refused before any work, not once per file
+    if strength is not None and not strength >= 0:
+        raise InputError(f"--strength is the most noise to remove in dB (>= 0), got {strength:g}")
+    options = {"engine": engine, "strength": strength, "dehum": dehum, "loudness": loudness}
+    _run("clean", source, out, {**options, "format": fmt}, workers, runner, address, quiet)
 
 
 @batch_app.command("read", epilog=MANIFEST_NOTE + " For read, a 'text' column gives the words.")
@@ -188,13 +253,15 @@ def batch_read(
     lang: str | None = typer.Option(None, "--lang", help="Language code (default en)."),
     fmt: str | None = typer.Option(None, "--format", help="Output format (default wav)."),
     workers: int | None = _workers_option(),
-    engine: str = _engine_option(),
+    runner: str = _runner_option(),
     address: str | None = _address_option(),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+    old_runner: str | None = _old_runner_option(),
 ) -> None:
     """Read every text aloud."""
+    runner = _runner(runner, old_runner)
     options = {"voice": voice, "blend": blend, "speed": speed, "pitch": pitch, "lang": lang}
-    _run("read", source, out, {**options, "format": fmt}, workers, engine, address, quiet)
+    _run("read", source, out, {**options, "format": fmt}, workers, runner, address, quiet)
 
 
 @batch_app.command("transcribe", epilog=MANIFEST_NOTE)
@@ -203,12 +270,14 @@ def batch_transcribe(
     out: Path = _out_option(),
     fmt: str | None = typer.Option(None, "--format", help="json (default), txt, srt or vtt."),
     workers: int | None = _workers_option(),
-    engine: str = _engine_option(),
+    runner: str = _runner_option(),
     address: str | None = _address_option(),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+    old_runner: str | None = _old_runner_option(),
 ) -> None:
     """Transcribe every audio file (English) with word times."""
-    _run("transcribe", source, out, {"format": fmt}, workers, engine, address, quiet)
+    runner = _runner(runner, old_runner)
+    _run("transcribe", source, out, {"format": fmt}, workers, runner, address, quiet)
 
 
 @batch_app.command("edit", epilog=MANIFEST_NOTE + " Edit columns: replace, delete, insert_after.")
@@ -226,17 +295,38 @@ def batch_edit(
         None, "--occurrence", help="Which match to edit (1-based)."
     ),
     fmt: str | None = typer.Option(None, "--format", help="Output format (default: as input)."),
+    consent: str | None = typer.Option(
+        None, "--consent", help="With --engine voicebox: the speaker's statement that they agree."
+    ),
+    consent_file: Path | None = typer.Option(
+        None, "--consent-file", help="With --engine voicebox: a text file holding that statement."
+    ),
+    consent_audio: Path | None = typer.Option(
+        None, "--consent-audio", help="With --engine voicebox: a clip of them reading it (checked)."
+    ),
     workers: int | None = _workers_option(),
-    engine: str = _engine_option(),
+    runner: str = _runner_option(),
     address: str | None = _address_option(),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+    old_runner: str | None = _old_runner_option(),
 ) -> None:
-    """Apply the same (or per-item manifest) word edits to every recording."""
+    """Apply the same (or per-item manifest) word edits to every recording.
+
+    `--engine voicebox` (or a manifest's 'engine' column) has our model speak the new words in
+    each recorded voice: that needs the speaker's consent (--consent, --consent-file, or manifest
+    columns of those names), recorded in the ledger and beside each output.
+    """
+    edit_engine = old_runner if old_runner in ("stock", "voicebox") else None
+    runner = _runner(runner, None if edit_engine else old_runner)
     options = {
         "replace": _pairs(replace, "--replace"),
         "delete": list(delete or []),
         "insert_after": _pairs(insert_after, "--insert-after"),
         "occurrence": occurrence,
         "format": fmt,
+        "engine": edit_engine,
+        "consent": consent,
+        "consent_file": str(consent_file.resolve()) if consent_file else None,
+        "consent_audio": str(consent_audio.resolve()) if consent_audio else None,
     }
-    _run("edit", source, out, options, workers, engine, address, quiet)
+    _run("edit", source, out, options, workers, runner, address, quiet)

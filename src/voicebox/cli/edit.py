@@ -23,14 +23,11 @@ def _read_text(path: Path) -> str:
 
 def _subtype(src: Path, out: Path) -> str | None:
     """Keep the input's sample format when writing the same container, so untouched samples stay exact."""
-    import soundfile as sf
+    from ..audio import subtype
 
     if src.suffix.lower() != out.suffix.lower():
         return None
-    try:
-        return sf.info(str(src)).subtype
-    except (sf.LibsndfileError, RuntimeError):
-        return None
+    return subtype(src)
 
 
 class _PairsCommand(TyperCommand):
@@ -64,7 +61,10 @@ def edit(
         [], "--insert-after", help="Insert NEW after PHRASE (repeatable).", metavar="PHRASE NEW"
     ),
     transcript: Path | None = typer.Option(
-        None, "--transcript", help="Text file with the edited full transcript."
+        None,
+        "--transcript",
+        help="Text file with the edited full transcript (e.g. `voicebox transcribe -o` output, edited);"
+        " words left as the recogniser heard them, or as they were really said, stay untouched.",
     ),
     occurrence: int | None = typer.Option(
         None, "--occurrence", help="Which occurrence (1, 2, ...) when a phrase repeats."
@@ -81,22 +81,34 @@ def edit(
     consent_file: Path | None = typer.Option(
         None, "--consent-file", help="With --engine voicebox: a text file holding that statement."
     ),
+    consent_audio: Path | None = typer.Option(
+        None,
+        "--consent-audio",
+        help="With --engine voicebox: a clip of the speaker reading the statement (checked).",
+    ),
 ) -> None:
     """Edit what is said in a recording; untouched audio stays sample-exact."""
-    from ..audio import load, save
+    from .. import provenance
+    from ..audio import check_audio_output, load
+    from ..safety import refuse_overwrite
     from ..tasks.edit import edit as run
 
     if not plan and out is None:
         raise InputError("give -o OUT for the edited audio (or --plan to only see the plan)")
+    refuse_overwrite([None if plan else out], [path, transcript, consent_file, consent_audio])
+    if not plan and out is not None:
+        check_audio_output(out)  # an unusable output is refused before any work, not after it
     edited = _read_text(transcript) if transcript is not None else None
-    audio = load(path)
-    record = None
+    granted = None
     if engine == "voicebox" and not plan:  # the model speaks in the recorded voice: a clone
-        from .. import provenance
         from ..model.checkpoint import find
 
         find(None, "audio")  # say "not ready" before asking for consent
-        record = provenance.require_consent(consent, consent_file, audio)
+        granted = provenance.Consent(consent, consent_file, consent_audio)
+        provenance.check_consent(granted)  # the library records it once the edit is planned
+    elif engine != "voicebox" and (consent or consent_file or consent_audio) is not None:
+        raise InputError("--consent, --consent-file and --consent-audio go with --engine voicebox")
+    audio = load(path)
     with progress_bar("editing", unit="steps") as progress:
         result = run(
             audio,
@@ -109,6 +121,7 @@ def edit(
             engine=engine,
             voice=voice,
             progress=progress,
+            consent=granted,
         )
     if as_json:
         sys.stdout.write(json.dumps(result.plan.to_dict(), indent=2) + "\n")
@@ -117,8 +130,4 @@ def edit(
     else:
         err.print(result.plan.describe(), highlight=False, soft_wrap=True)
     if not plan and result.audio is not None and out is not None:
-        save(result.audio, out, subtype=_subtype(path, out))
-        if record is not None:
-            from .. import provenance
-
-            provenance.write_sidecar(out, record)
+        result.save(out, subtype=_subtype(path, out))  # with the consent sidecar when cloning

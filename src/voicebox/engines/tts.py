@@ -29,6 +29,9 @@ KOKORO_VOICES: dict[str, tuple[str, str]] = {
     "jm_kumo": ("male", "Kokoro Japanese male; the clearest Kokoro pack for English"),
 }
 PIPER_VOICE = "piper_joe"
+HIBARI_VOICE = "heart"
+HIBARI_RATE = 24_000
+HIBARI_SPEED = (0.5, 2.0)  # the range the distilled model was trained on
 ESPEAK_PREFIX = "espeak:"
 KOKORO_LANGS = ("en", "ja")
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
@@ -90,6 +93,16 @@ def list_voices() -> list[Voice]:
     ]
     voices.append(
         Voice(PIPER_VOICE, "en", "male", "piper", "Piper en_US joe, native US English", ("en",))
+    )
+    voices.append(
+        Voice(
+            HIBARI_VOICE,
+            "en",
+            "female",
+            "hibari",
+            "Hibari heart, native US English (distilled from Kokoro af_heart)",
+            ("en",),
+        )
     )
     for lang in espeak.languages():
         voices.append(
@@ -336,6 +349,41 @@ def _piper_speak(text: str, speed: float, lang: str) -> Audio:
     return Audio(_join(pieces, rate), rate)
 
 
+# ---------------------------------------------------------------- Hibari
+
+
+@functools.cache
+def _hibari():  # noqa: ANN202 - returns hibari.Hibari
+    """Hibari's `heart`, the one voice its wheel carries (its others are downloads: never offered)."""
+    try:
+        from hibari import Hibari
+        from hibari.voices import voice_path
+    except ImportError as exc:
+        raise EngineError(f"Hibari voice not installed ({exc.name}); reinstall voicebox") from None
+    return Hibari(
+        HIBARI_VOICE, model=voice_path(HIBARI_VOICE, download_missing=False), threads=threads()
+    )
+
+
+def _hibari_speak(text: str, speed: float, lang: str) -> Audio:
+    if lang != "en":
+        raise InputError(
+            f"{HIBARI_VOICE} reads English only; for '{lang}' use --voice espeak:{lang}"
+        )
+    tts = _hibari()
+    engine_speed = float(np.clip(speed, *HIBARI_SPEED))
+    with _LOCK:  # its G2P keeps state between calls
+        pieces = [_trim(x, HIBARI_RATE) for x in tts.stream(text, engine_speed, seed=0)]
+    if not pieces:
+        raise InputError("nothing to say: the text has no words to speak")
+    return Audio(_join(pieces, HIBARI_RATE), HIBARI_RATE)
+
+
+def is_voice(name: str) -> bool:
+    """Whether `name` is one of the bundled neural voices (Kokoro packs, Piper joe, Hibari heart)."""
+    return name in KOKORO_VOICES or name in (PIPER_VOICE, HIBARI_VOICE)
+
+
 # ---------------------------------------------------------------- dispatch
 
 
@@ -354,6 +402,8 @@ def synthesize(
         return _kokoro_speak(text, voice, speed, lang)
     if voice == PIPER_VOICE:
         return _piper_speak(text, speed, lang)
+    if voice == HIBARI_VOICE:
+        return _hibari_speak(text, speed, lang)
     if voice == "espeak" or voice.startswith(ESPEAK_PREFIX):
         from . import espeak
 

@@ -32,11 +32,43 @@ class WordTiming:
     end: float
 
 
+WIDE_BEAMS = {"beam": 1e-80, "wbeam": 1e-60, "pbeam": 1e-80}
+"""Retried with when the default beams lose the path: short clear clips ("by your leave") fail with
+"Failed to set up sub-word alignment" at the defaults and align at these (1 % of the training sets)."""
+
+
 @functools.cache
-def _decoder():  # noqa: ANN202 - pocketsphinx.Decoder, created once per process
+def _decoder(wide: bool = False):  # noqa: ANN202 - pocketsphinx.Decoder, one per beam setting
     from pocketsphinx import Decoder
 
-    return Decoder(samprate=RATE, bestpath=False, loglevel="FATAL")
+    beams = WIDE_BEAMS if wide else {}
+    # batch CMN: the whole utterance is normalised on its own, so the same audio always aligns the
+    # same way (live CMN carries state from the previous utterance)
+    return Decoder(samprate=RATE, bestpath=False, loglevel="FATAL", cmn="batch", **beams)
+
+
+def _run_alignment(entries: list[tuple[str, list[str]]], pcm: bytes):  # noqa: ANN202 - Alignment
+    """Two-pass forced alignment of the words in `entries`; None when no path is found. Call under _lock."""
+    for wide in (False, True):
+        dec = _decoder(wide)
+        for word, phones in entries:
+            if dec.lookup_word(word) is None:
+                dec.add_word(word, " ".join(phones), True)
+        dec.set_align_text(" ".join(w for w, _ in entries))
+        dec.start_utt()
+        dec.process_raw(pcm, full_utt=True)
+        dec.end_utt()
+        try:
+            dec.set_alignment()  # never call hyp() after this: it segfaults in pocketsphinx 5
+        except RuntimeError:  # the first pass found no path through the words
+            continue
+        dec.start_utt()
+        dec.process_raw(pcm, full_utt=True)
+        dec.end_utt()
+        alignment = dec.get_alignment()
+        if alignment is not None:
+            return alignment
+    return None
 
 
 def _pcm(audio: Audio) -> tuple[bytes, int]:
@@ -58,19 +90,7 @@ def _sphinx_segments(
         raise InputError("text has no words to align")
     pcm, n = _pcm(audio)
     with _lock:
-        dec = _decoder()
-        for word, phones in entries:
-            if dec.lookup_word(word) is None:
-                dec.add_word(word, " ".join(phones), True)
-        dec.set_align_text(" ".join(w for w, _ in entries))
-        dec.start_utt()
-        dec.process_raw(pcm, full_utt=True)
-        dec.end_utt()
-        dec.set_alignment()  # never call hyp() after this: it segfaults in pocketsphinx 5
-        dec.start_utt()
-        dec.process_raw(pcm, full_utt=True)
-        dec.end_utt()
-        alignment = dec.get_alignment()
+        alignment = _run_alignment(entries, pcm)
         if alignment is None:
             raise AudioError("forced alignment failed: the audio does not match the text")
         phones: list[tuple[str, float, float]] = []
@@ -137,3 +157,17 @@ def align(audio: Audio, text: str) -> tuple[list[str], list[int]]:
     """Force-align `text` to `audio`: PHONES symbols and frames per phone (sum = frames_for(n))."""
     phones, durations, _ = align_words(audio, text)
     return phones, durations
+
+
+def score(audio: Audio, text: str) -> float:
+    """Acoustic log-likelihood of `audio` saying `text` under forced alignment: of two texts for the
+    same audio, the higher-scoring one is the better account of what is said."""
+    entries = [(w.lower().replace("’", "'"), p) for w, p in g2p_words(text) if w]
+    if not entries:
+        raise InputError("text has no words to align")
+    pcm, _ = _pcm(audio)
+    with _lock:
+        alignment = _run_alignment(entries, pcm)
+        if alignment is None:
+            raise AudioError("forced alignment failed: the audio does not match the text")
+        return float(sum(w.score for w in alignment))

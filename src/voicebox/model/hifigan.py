@@ -17,6 +17,7 @@ import io
 import json
 import logging
 import math
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -62,7 +63,9 @@ def generator(which: str = "universal") -> torch.nn.Module:
     assert spec.loader is not None
     spec.loader.exec_module(module)
     config = _AttrDict(json.loads((root / "data" / "config.json").read_text()))
-    net = module.Generator(config)
+    with warnings.catch_warnings():  # its weight_norm is deprecated in this torch; harmless
+        warnings.simplefilter("ignore", FutureWarning)
+        net = module.Generator(config)
     state = torch.load(weights, map_location="cpu", weights_only=False)
     net.load_state_dict(state["generator"])
     net.eval()
@@ -84,9 +87,49 @@ def adapt(mel: torch.Tensor) -> torch.Tensor:
     return m + GAIN_SHIFT
 
 
-def load_hifigan(which: str = "universal") -> Callable[[torch.Tensor | np.ndarray], np.ndarray]:
+ONNX_NAME = "hifigan-universal-v1.onnx"
+
+
+def _onnx_session(net: torch.nn.Module, which: str):  # noqa: ANN202 - onnxruntime.InferenceSession
+    """The generator exported once to ONNX in the cache (onnxruntime runs it ~20 % faster than torch
+    on a CPU, matching it to 1e-6); None when the export fails, so torch is used instead."""
+    import onnxruntime as ort
+
+    from ..audio import atomic_path
+    from ..config import cache_dir
+
+    path = cache_dir() / ONNX_NAME.replace("universal", which)
+    if not path.is_file():
+        try:
+            with atomic_path(path) as tmp, warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(
+                    net,
+                    (torch.zeros(1, MEL.n_mels, 32),),
+                    str(tmp),
+                    input_names=["mel"],
+                    output_names=["wave"],
+                    dynamic_axes={"mel": {2: "frames"}, "wave": {2: "samples"}},
+                    opset_version=17,
+                    dynamo=False,
+                )
+        except Exception as exc:  # noqa: BLE001 - an export problem must not stop speech
+            log.info("HiFi-GAN ONNX export failed (%s); running it in torch", exc)
+            return None
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = (
+        torch.get_num_threads()
+    )  # what the model was given (sample._prepare)
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def load_hifigan(
+    which: str = "universal", onnx: bool = True
+) -> Callable[[torch.Tensor | np.ndarray], np.ndarray]:
     """A vocoder function mel [T, 80] (ours) -> 16 kHz samples [(T-1)*hop], like the others."""
     net = generator(which)
+    session = _onnx_session(net, which) if onnx else None
 
     @torch.inference_mode()
     def vocode(mel: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -94,7 +137,11 @@ def load_hifigan(which: str = "universal") -> Callable[[torch.Tensor | np.ndarra
             np.asarray(mel, dtype=np.float32) if isinstance(mel, np.ndarray) else mel
         )
         m = m.float().reshape(-1, MEL.n_mels)
-        wave = net(adapt(m).T[None])[0, 0].numpy().astype(np.float32)
+        x = adapt(m).T[None].contiguous()
+        if session is not None:
+            wave = session.run(None, {"mel": x.numpy()})[0][0, 0].astype(np.float32)
+        else:
+            wave = net(x)[0, 0].numpy().astype(np.float32)
         out = resample(wave[None], RATE, MEL.rate)[0]
         length = (m.shape[0] - 1) * MEL.hop
         out = np.pad(out, (0, max(0, length - out.shape[0])))[:length]

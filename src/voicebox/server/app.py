@@ -21,19 +21,23 @@ from ..errors import VoiceboxError
 from . import auth
 from .apierror import ApiError, from_voicebox
 from .backend import OPENAI_VOICES, Backend
-from .forms import Form, read_form
+from .forms import Form, Upload, read_form
 from .jobs import CANCELLED, DONE, FAILED, Job, JobManager, Work
 from .limits import BodyLimit
+from .models import model_card, model_list
 from .settings import Settings
-from .streaming import start_stream
+from .streaming import start_sse, start_stream
 from .work import (
+    CaptionedParams,
     CleanParams,
     EditParams,
     SpeechParams,
     TranscribeParams,
+    captioned_work,
     check_text,
     clean_work,
     edit_work,
+    instruction_headers,
     speech_work,
     transcribe_work,
 )
@@ -185,6 +189,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
             media_type=res.media_type,
             filename=res.filename,
             content_disposition_type="attachment" if download else "inline",
+            headers=res.headers or None,
             background=BackgroundTask(jobs.discard, job.id) if discard else None,
         )
 
@@ -194,6 +199,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
             form = await read_form(
                 request, job.folder, settings.max_upload_bytes, settings.request_timeout_s
             )
+            job.inputs = [u.path for u in form.files.values()]
             work = build(form)
         except BaseException:
             jobs.release(job)
@@ -208,6 +214,8 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
 
     def build_work(kind: str, data: dict, form: Form | None) -> Work:
         upload = form.files.get("file") if form else None
+        if kind in ("clean", "transcribe", "edit"):
+            check_upload(kind, upload)  # refused now (4xx), not accepted and failed later
         if kind == "speech":
             params = params_from(SpeechParams, data)
             check_text(params.input, settings)
@@ -217,8 +225,26 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
         if kind == "transcribe":
             return transcribe_work(params_from(TranscribeParams, data), upload, settings, backend)
         if kind == "edit":
-            return edit_work(params_from(EditParams, data), upload, settings, backend)
+            clip = form.files.get("consent_audio") if form else None
+            return edit_work(params_from(EditParams, data), upload, settings, backend, clip)
         raise ApiError(400, f"unknown task '{kind}'; use one of {', '.join(TASKS)}")
+
+    def check_upload(kind: str, upload: Upload | None) -> None:
+        """A task on a recording needs one that is there and is audio: checked before accepting."""
+        from ..audio import probe
+
+        if upload is None:
+            raise ApiError(
+                400,
+                f"task '{kind}' needs a recording: send multipart/form-data with a 'file' field",
+            )
+        if upload.size == 0:
+            raise ApiError(400, f"'{upload.filename}' is empty")
+        try:
+            probe(upload.path)
+        except VoiceboxError as exc:
+            message = str(exc).replace(str(upload.path), upload.filename or "upload")
+            raise ApiError(400, message) from None
 
     # ------------------------------------------------------------------ routes
 
@@ -244,6 +270,19 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
         data = await asyncio.to_thread(backend.voices)
         return {"object": "list", "data": data, "openai_aliases": OPENAI_VOICES}
 
+    @app.get("/v1/models", tags=["server"])
+    async def models() -> dict:
+        """The model ids the audio routes accept (OpenAI's list shape)."""
+        return model_list()
+
+    @app.get("/v1/models/{model_id}", tags=["server"])
+    async def model(model_id: str) -> dict:
+        """One model id, or 404 when no route accepts it."""
+        card = model_card(model_id)
+        if card is None:
+            raise ApiError(404, f"no model '{model_id}'; GET /v1/models lists them")
+        return card
+
     @app.post("/v1/audio/speech", tags=["audio"], response_class=Response)
     async def speech(params: SpeechParams) -> Response:
         """Read text aloud (OpenAI schema); wav and pcm stream sentence by sentence."""
@@ -251,11 +290,29 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
         fmt = params.response_format
         from .work import MEDIA_TYPES
 
+        headers = instruction_headers(params)
+        if params.stream_format == "sse":
+            job = jobs.new("speech")
+            events = await start_sse(params, backend, jobs, job, settings.request_timeout_s)
+            return StreamingResponse(events, media_type="text/event-stream", headers=headers)
         if fmt in ("wav", "pcm") and params.stream:
             job = jobs.new("speech")
             body = await start_stream(params, backend, jobs, job, settings.request_timeout_s)
-            return StreamingResponse(body, media_type=MEDIA_TYPES[fmt])
+            return StreamingResponse(body, media_type=MEDIA_TYPES[fmt], headers=headers)
         job = jobs.start(jobs.new("speech"), speech_work(params, backend))
+        job = await wait(job)
+        try:
+            return result_response(job, discard=True)
+        except ApiError:
+            jobs.discard(job.id)
+            raise
+
+    @app.post("/dev/captioned_speech", tags=["audio"], response_class=Response)
+    async def captioned_speech(params: CaptionedParams) -> Response:
+        """Kokoro-FastAPI's captioned speech: one JSON answer with the audio (base64) and each
+        word's start_time and end_time."""
+        check_text(params.input, settings)
+        job = jobs.start(jobs.new("speech"), captioned_work(params, backend))
         job = await wait(job)
         try:
             return result_response(job, discard=True)
@@ -276,6 +333,23 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
             "transcribe",
             lambda form: build_work("transcribe", form_data(TranscribeParams, form), form),
         )
+
+    @app.post(
+        "/v1/audio/translations",
+        tags=["audio"],
+        response_class=Response,
+        openapi_extra=multipart_doc(TranscribeParams),
+    )
+    async def translations(request: Request) -> Response:
+        """Translate speech in any language into English text (OpenAI multipart schema)."""
+
+        def build(form: Form) -> Work:
+            check_upload("translate", form.files.get("file"))
+            params = params_from(TranscribeParams, form_data(TranscribeParams, form))
+            upload = form.files.get("file")
+            return transcribe_work(params, upload, settings, backend, task="translate")
+
+        return await run_form(request, "translate", build)
 
     @app.post(
         "/v1/audio/clean",
@@ -350,6 +424,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
                 form = await read_form(
                     request, job.folder, settings.max_upload_bytes, settings.request_timeout_s
                 )
+                job.inputs = [u.path for u in form.files.values()]
                 kind = form.get("task")
                 try:
                     data = json.loads(form.get("params") or "{}")

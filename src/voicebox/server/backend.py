@@ -10,20 +10,17 @@ from ..audio import Audio
 from ..errors import NotReadyError
 from ..progress import Progress
 
-# OpenAI's voice names, mapped to the bundled voice that fits each best (see ENGINES.md).
-OPENAI_VOICES: dict[str, str] = {
-    "alloy": "piper_joe",
-    "ash": "jm_kumo",
-    "ballad": "jf_gongitsune",
-    "coral": "jf_alpha",
-    "echo": "jm_kumo",
-    "fable": "jf_gongitsune",
-    "nova": "jf_nezumi",
-    "onyx": "piper_joe",
-    "sage": "jf_tebukuro",
-    "shimmer": "jf_tebukuro",
-    "verse": "jm_kumo",
-}
+
+def _openai_voices() -> dict[str, str]:
+    """OpenAI's voice names mapped to the best-measured voices of their gender (tasks/read.py)."""
+    try:
+        from ..tasks.read import openai_voices
+    except ImportError:  # a build without the read task: no aliases, requests fail with 503
+        return {}
+    return openai_voices()
+
+
+OPENAI_VOICES: dict[str, str] = _openai_voices()
 
 
 def task(module: str, attr: str) -> Callable[..., Any]:
@@ -41,6 +38,9 @@ def task(module: str, attr: str) -> Callable[..., Any]:
         return getattr(mod, attr)
     except AttributeError:
         raise NotReadyError(f"the '{module}' task has no {attr}() yet") from None
+
+
+_library = task  # for methods whose `task` argument shadows the function
 
 
 def _reading(
@@ -104,6 +104,22 @@ class Backend:
         read = task("read", "read")
         return read(text, **_reading(voice, blend, speed, pitch, lang, progress)).audio
 
+    def captioned(
+        self,
+        text: str,
+        voice: str | None,
+        blend: dict[str, float] | None,
+        speed: float,
+        pitch: float,
+        lang: str | None,
+        progress: Progress,
+    ) -> tuple[Audio, list[dict]]:
+        """Read `text` aloud in one piece with each word's times: (audio, [{word, start, end}])."""
+        read = task("read", "read")
+        speech = read(text, **_reading(voice, blend, speed, pitch, lang, progress))
+        words = [{"word": w.text, "start": w.start, "end": w.end} for w in speech.words]
+        return speech.audio, words
+
     def speech_stream(
         self,
         text: str,
@@ -139,12 +155,27 @@ class Backend:
             progress=progress,
         )
 
-    def transcribe(self, audio: Audio, progress: Progress) -> Any:  # noqa: ANN401 - a Transcript
-        """Words and times; the returned object has to_dict() and render(fmt)."""
-        return task("transcribe", "transcribe")(audio, progress=progress)
+    def transcribe(
+        self,
+        audio: Audio,
+        progress: Progress,
+        language: str | None = None,
+        task: str = "transcribe",
+    ) -> Any:  # noqa: ANN401 - a Transcript
+        """Words and times (language None: detected; task "translate": English text); the
+        returned object has to_dict() and render(fmt)."""
+        run = _library("transcribe", "transcribe")
+        return run(audio, progress=progress, language=language, task=task)
 
-    def edit(self, audio: Audio, params: Any, progress: Progress) -> Any:  # noqa: ANN401
-        """Change what was said (params: server.work.EditParams); returns an EditResult."""
+    def edit(
+        self,
+        audio: Audio,
+        params: Any,  # noqa: ANN401
+        progress: Progress,
+        consent: Any = None,  # noqa: ANN401 - a provenance.Consent
+    ) -> Any:  # noqa: ANN401
+        """Change what was said (params: server.work.EditParams); returns an EditResult.
+        `consent` is the speaker's, required by the task when engine is voicebox."""
         edit = task("edit", "edit")
         source = None
         if params.source is not None:
@@ -164,4 +195,5 @@ class Backend:
             voice=voice,
             source=source,
             progress=progress,
+            consent=consent,
         )

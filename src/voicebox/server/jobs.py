@@ -35,6 +35,7 @@ class Result:
     path: Path
     media_type: str
     filename: str
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -56,6 +57,8 @@ class Job:
     finished: float | None = None
     cancel_event: threading.Event = field(default_factory=threading.Event)
     future: Future | None = None
+    inputs: list[Path] = field(default_factory=list)
+    """The job's uploads: no result may be written over one of them."""
 
     def progress(self, done: float, total: float) -> None:
         """Progress callback handed to the tasks; also where a cancelled job stops."""

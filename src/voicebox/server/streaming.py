@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import struct
+import base64
+import json
 from collections.abc import AsyncIterator
 
-from ..audio import Audio
+import numpy as np
+
+from ..audio import Audio, encode, wav_stream_header
 from .apierror import ApiError
 from .backend import Backend
 from .jobs import FAILED, Job, JobManager
@@ -17,18 +20,7 @@ _END = object()
 
 def wav_header(rate: int, channels: int = 1) -> bytes:
     """A 16-bit PCM WAV header with 'unknown' sizes, as streaming servers (and OpenAI) send."""
-    unknown = 0xFFFFFFFF
-    fmt = struct.pack("<HHIIHH", 1, channels, rate, rate * channels * 2, channels * 2, 16)
-    return (
-        b"RIFF"
-        + struct.pack("<I", unknown)
-        + b"WAVE"
-        + b"fmt "
-        + struct.pack("<I", len(fmt))
-        + fmt
-        + b"data"
-        + struct.pack("<I", unknown)
-    )
+    return wav_stream_header(rate, channels)
 
 
 async def start_stream(
@@ -85,3 +77,43 @@ async def start_stream(
             jobs.discard_when_done(job)
 
     return body()
+
+
+async def start_sse(
+    params: SpeechParams, backend: Backend, jobs: JobManager, job: Job, timeout: float
+) -> AsyncIterator[bytes]:
+    """OpenAI's `stream_format=sse`: a `speech.audio.delta` event (base64 audio in the asked
+    format) per sentence as it finishes, then `speech.audio.done`; a failure after the first
+    sentence arrives as an `error` event. Errors before it are normal HTTP errors."""
+    body = await start_stream(
+        params.model_copy(update={"response_format": "pcm"}), backend, jobs, job, timeout
+    )
+    fmt = params.response_format
+
+    async def events() -> AsyncIterator[bytes]:
+        first = True
+        async for pcm in body:
+            if fmt == "pcm":
+                data = pcm
+            elif fmt == "wav":  # one WAV stream across the deltas: the header comes first
+                data = (wav_header(PCM_RATE) if first else b"") + pcm
+            else:  # each sentence its own small file in that format
+                x = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768.0
+                data = encode(Audio(x, PCM_RATE), fmt)
+            first = False
+            yield _event({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()})
+        assert job.future is not None
+        try:
+            await asyncio.wrap_future(job.future)
+        except Exception:  # noqa: BLE001 - the job's own error is reported below
+            pass
+        if job.state == FAILED:
+            yield _event({"type": "error", "error": {"message": job.error or "speech failed"}})
+            return
+        yield _event({"type": "speech.audio.done"})
+
+    return events()
+
+
+def _event(data: dict) -> bytes:
+    return f"data: {json.dumps(data)}\n\n".encode()

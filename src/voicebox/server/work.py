@@ -10,8 +10,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import audio as audio_io
+from .. import provenance
 from ..audio import Audio
-from ..errors import AudioError
+from ..errors import AudioError, InputError
+from ..safety import refuse_overwrite
 from .apierror import ApiError
 from .backend import Backend
 from .forms import Upload
@@ -58,6 +60,16 @@ class SpeechParams(BaseModel):
     pitch: float = Field(0.0, ge=-12.0, le=12.0, description="Pitch shift in semitones.")
     lang: str | None = Field(None, description="Language of the text (default: the voice's).")
     stream: bool = Field(True, description="Stream wav/pcm sentence by sentence as they finish.")
+    stream_format: Literal["audio", "sse"] = Field(
+        "audio",
+        description="sse: server-sent events, speech.audio.delta (base64 audio) per sentence, "
+        "then speech.audio.done.",
+    )
+    instructions: str | None = Field(
+        None,
+        description="How to speak: rate and pitch phrases ('speak slowly', 'a lower pitch') are "
+        "honoured; the rest is ignored and named in the X-Voicebox-Instructions header.",
+    )
 
 
 class CleanParams(BaseModel):
@@ -73,12 +85,14 @@ class CleanParams(BaseModel):
 
 
 class TranscribeParams(BaseModel):
-    """OpenAI's transcription request (English only here)."""
+    """OpenAI's transcription (and translation) request; any of whisper's 99 languages."""
 
     model_config = ConfigDict(extra="ignore")
 
     model: str = "whisper-1"
-    language: str | None = None
+    language: str | None = Field(
+        None, description="What is spoken (ISO-639-1, e.g. de); default: detected."
+    )
     prompt: str | None = None
     response_format: TranscriptFormat = "json"
     temperature: float | None = None
@@ -104,6 +118,11 @@ class EditParams(BaseModel):
     )
     source: dict | None = Field(
         None, description="The recording's transcript (a transcription job's info.transcript)."
+    )
+    consent: str | None = Field(
+        None,
+        description="With engine=voicebox (the model speaks in the recorded person's voice): the "
+        "speaker's statement that they agree. A 'consent_audio' file of them reading it is checked.",
     )
     response_format: AudioFormat = "wav"
 
@@ -160,23 +179,37 @@ def write_audio(job: Job, audio: Audio, fmt: str, stem: str) -> Result:
 
 def write_bytes(job: Job, data: bytes, fmt: str, filename: str) -> Result:
     path = job.folder / filename
+    refuse_overwrite([path], job.inputs)  # a result never replaces the job's own upload
     with audio_io.atomic_path(path) as tmp:
         Path(tmp).write_bytes(data)
     return Result(path, MEDIA_TYPES[fmt], filename)
 
 
 def pcm16(audio: Audio) -> bytes:
-    """Mono 16-bit little-endian samples."""
-    x = np.clip(audio.mono(), -1.0, 1.0)
-    return (x * 32767.0).round().astype("<i2").tobytes()
+    """Mono 16-bit little-endian samples (the same encoder the CLI streams with)."""
+    return audio_io.pcm16(audio.mono())
 
 
 def speech_args(
     params: SpeechParams, backend: Backend
 ) -> tuple[str, str | None, dict[str, float] | None, float, float, str | None]:
-    """The request as the backend's reading arguments: text, voice, blend, speed, pitch, lang."""
+    """The request as the backend's reading arguments: text, voice, blend, speed, pitch, lang;
+    `instructions` scale the speed and shift the pitch where they name a rate or a pitch."""
+    from .instructions import interpret
+
     voice = backend.voice_id(params.voice)
-    return params.input, voice, params.blend, params.speed, params.pitch, params.lang
+    asked = interpret(params.instructions)
+    speed = float(np.clip(params.speed * asked.speed, 0.25, 4.0))  # SpeechParams' own bounds
+    pitch = float(np.clip(params.pitch + asked.pitch, -12.0, 12.0))
+    return params.input, voice, params.blend, speed, pitch, params.lang
+
+
+def instruction_headers(params: SpeechParams) -> dict[str, str]:
+    """The X-Voicebox-Instructions header saying what of the instructions was honoured."""
+    from .instructions import HEADER, interpret
+
+    note = interpret(params.instructions).note()
+    return {HEADER: note} if note else {}
 
 
 def speech_work(params: SpeechParams, backend: Backend) -> Work:
@@ -186,7 +219,47 @@ def speech_work(params: SpeechParams, backend: Backend) -> Work:
         audio = backend.speech(*speech_args(params, backend), job.progress)
         job.check_cancel()
         job.info["duration"] = round(audio.duration, 3)
-        return write_audio(job, audio, params.response_format, "speech")
+        result = write_audio(job, audio, params.response_format, "speech")
+        result.headers.update(instruction_headers(params))
+        return result
+
+    return run
+
+
+class CaptionedParams(SpeechParams):
+    """Kokoro-FastAPI's captioned speech: the speech request, answered as audio plus word times."""
+
+    return_timestamps: bool = Field(True, description="Include each word's start and end times.")
+
+
+def captioned_work(params: CaptionedParams, backend: Backend) -> Work:
+    """A job that reads the text and answers one JSON document: the audio (base64, in the asked
+    format) and the words with their start and end seconds (Kokoro-FastAPI's shape)."""
+    import base64
+
+    def run(job: Job) -> Result:
+        audio, words = backend.captioned(*speech_args(params, backend), job.progress)
+        job.check_cancel()
+        fmt = params.response_format
+        if fmt == "pcm":
+            data = pcm16(audio.to_rate(PCM_RATE) if audio.rate != PCM_RATE else audio)
+        else:
+            data = audio_io.encode(audio, fmt)
+        doc: dict = {"audio": base64.b64encode(data).decode(), "audio_format": fmt}
+        if params.return_timestamps:
+            doc["timestamps"] = [
+                {
+                    "word": w["word"],
+                    "start_time": round(w["start"], 3),
+                    "end_time": round(w["end"], 3),
+                }
+                for w in words
+            ]
+        job.info["duration"] = round(audio.duration, 3)
+        body = json.dumps(doc, ensure_ascii=False).encode("utf-8")
+        result = write_bytes(job, body, "json", "captioned_speech.json")
+        result.headers.update(instruction_headers(params))
+        return result
 
     return run
 
@@ -210,16 +283,25 @@ def clean_work(
 
 
 def transcribe_work(
-    params: TranscribeParams, upload: Upload | None, settings: Settings, backend: Backend
+    params: TranscribeParams,
+    upload: Upload | None,
+    settings: Settings,
+    backend: Backend,
+    task: str = "transcribe",
 ) -> Work:
-    """A job that transcribes the upload and renders it as OpenAI's response formats do."""
-    if params.language and params.language.lower() not in ("en", "english"):
-        raise ApiError(400, f"language '{params.language}' is not supported: English (en) only")
+    """A job that transcribes (or translates to English) the upload and renders it as OpenAI's
+    response formats do; an unknown language is refused now (400), not after the upload is read."""
+    from .backend import task as library
+
+    try:
+        language = library("transcribe", "check_language")(params.language)
+    except InputError as exc:
+        raise ApiError(400, str(exc).replace("--language CODE", "language=CODE")) from None
 
     def run(job: Job) -> Result:
         audio = load_upload(upload, settings)
         job.progress(0.0, audio.duration)
-        transcript = backend.transcribe(audio, job.progress)
+        transcript = backend.transcribe(audio, job.progress, language=language, task=task)
         job.check_cancel()
         fmt = params.response_format
         data = transcript.to_dict()
@@ -227,13 +309,14 @@ def transcribe_work(
             body: str = json.dumps({"text": data["text"]}, ensure_ascii=False)
         elif fmt == "verbose_json":
             body = json.dumps(
-                verbose_json(data, params.timestamp_granularities), ensure_ascii=False
+                verbose_json(data, params.timestamp_granularities, task), ensure_ascii=False
             )
         elif fmt == "text":
             body = data["text"] + "\n"
         else:
             body = transcript.render(fmt)
         job.info["text"] = data["text"]
+        job.info["language"] = data.get("language", language or "en")
         job.info["transcript"] = data
         return write_bytes(job, body.encode("utf-8"), fmt, f"transcript.{_suffix(fmt)}")
 
@@ -244,11 +327,16 @@ def _suffix(fmt: str) -> str:
     return {"text": "txt", "verbose_json": "json"}.get(fmt, fmt)
 
 
-def verbose_json(data: dict, granularities: list[str]) -> dict:
-    """OpenAI's verbose_json: segments always, words when 'word' granularity was asked for."""
+def verbose_json(data: dict, granularities: list[str], task: str = "transcribe") -> dict:
+    """OpenAI's verbose_json: segments always, words when 'word' granularity was asked for; the
+    language is named as OpenAI names it ("german"), its detection probability beside it."""
+    from ..engines.asr import LANGUAGE_NAMES
+
+    code = data.get("language") or "en"
     out: dict = {
-        "task": "transcribe",
-        "language": "english",
+        "task": task,
+        "language": LANGUAGE_NAMES.get(code, code),
+        "language_probability": data.get("language_probability"),
         "duration": data["duration"],
         "text": data["text"],
         "segments": [
@@ -271,25 +359,64 @@ def verbose_json(data: dict, granularities: list[str]) -> dict:
 
 
 def edit_work(
-    params: EditParams, upload: Upload | None, settings: Settings, backend: Backend
+    params: EditParams,
+    upload: Upload | None,
+    settings: Settings,
+    backend: Backend,
+    consent_audio: Upload | None = None,
 ) -> Work:
-    """A job that edits the upload's words; the plan is kept in the job's info."""
+    """A job that edits the upload's words; the plan is kept in the job's info.
+
+    With engine=voicebox the model speaks in the recorded voice: refused (403) without the
+    speaker's consent statement, 422 when it is unusable; checked before the job is accepted.
+    """
     if not (params.replace or params.delete or params.insert_after or params.transcript):
         raise ApiError(400, "nothing to edit: give transcript, replace, delete or insert_after")
+    cloning = params.engine == "voicebox" and not params.plan_only
+    if cloning:
+        _check_consent(params.consent, consent_audio)
+    elif params.consent or consent_audio is not None:
+        raise ApiError(400, "'consent' and 'consent_audio' go with engine=voicebox")
 
     def run(job: Job) -> Result:
         audio = load_upload(upload, settings)
+        consent = None
+        if cloning:
+            clip = load_upload(consent_audio, settings) if consent_audio is not None else None
+            consent = provenance.Consent(params.consent, None, clip)
         job.progress(0.0, 1.0)
-        result = backend.edit(audio, params, job.progress)
+        result = backend.edit(audio, params, job.progress, consent=consent)
         job.check_cancel()
         job.info["plan"] = jsonable(result.plan)
         if params.plan_only or result.audio is None:
             body = json.dumps({"plan": job.info["plan"]}, ensure_ascii=False)
             return write_bytes(job, body.encode("utf-8"), "json", "plan.json")
         job.info["duration"] = round(result.audio.duration, 3)
-        return write_audio(job, result.audio, params.response_format, "edit")
+        out = write_audio(job, result.audio, params.response_format, "edit")
+        record = getattr(result, "consent", None)
+        if record is not None:  # the record beside the result, and in the job and the answer
+            provenance.write_sidecar(out.path, record)
+            job.info["consent"] = record.to_dict()
+            out.headers["X-Voicebox-Consent"] = record.id
+        return out
 
     return run
+
+
+def _check_consent(statement: str | None, clip: Upload | None) -> None:
+    """403 without a consent statement, 422 when it cannot be used (too short, empty clip)."""
+    if not (statement and statement.strip()):
+        raise ApiError(
+            403,
+            "engine=voicebox speaks in the recorded person's voice: send 'consent', their "
+            "statement that they agree (and optionally 'consent_audio', a clip of them saying it)",
+        )
+    if clip is not None and clip.size == 0:
+        raise ApiError(422, f"consent_audio '{clip.filename}' is empty")
+    try:
+        provenance.check_consent(provenance.Consent(statement))
+    except InputError as exc:
+        raise ApiError(422, str(exc)) from None
 
 
 def jsonable(value: object) -> object:

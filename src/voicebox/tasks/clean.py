@@ -10,26 +10,27 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 
+from .. import dsp, provenance
 from ..audio import (
     Audio,
     LoudnessMeter,
     StreamWriter,
     check_samples,
-    loudness_gain,
-    normalize_loudness,
+    temp_file,
+    write_error,
 )
 from ..audio import stream as stream_file
 from ..engines import denoise
 from ..errors import AudioError, InputError
 from ..model.config import GUIDANCE
 from ..progress import Progress
+from ..safety import refuse_overwrite
 from . import hum
 
 _Opened = tuple[int, int, int, Iterator[np.ndarray]]
@@ -65,6 +66,9 @@ class CleanReport:
     dnsmos_after: dict[str, float] | None = None
     guard: str | None = None
     """What the never-worse guard did: "kept", "softened to N dB" or "not denoised" (None: off)."""
+    loudness_target: float | None = None
+    """The asked loudness (LUFS); `loudness` is what the output measures, `true_peak` its dBTP."""
+    true_peak: float | None = None
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready dictionary of every field."""
@@ -125,6 +129,13 @@ class Cleaner:
             out = np.concatenate([out, pad], axis=1)
         self.emitted += out.shape[1]
         return out
+
+
+def unwritable(dst: Path) -> str:
+    """Why clean refuses to write `dst` (m4a, opus, ...), naming the WAV it could write instead."""
+    kind = dst.suffix.lower().lstrip(".") or "files without an extension"
+    listed = ", ".join(STREAM_FORMATS)
+    return f"{dst}: clean cannot write {kind}; choose {listed} (e.g. {dst.with_suffix('.wav')})"
 
 
 def _strength(engine: str, strength: float | None) -> float:
@@ -208,7 +219,7 @@ def clean(
         if attempt is None or judge is None or not judge.worse(out.samples[:, :head]):
             break
     if loudness is not None:
-        out = normalize_loudness(out, loudness)
+        out = Audio(dsp.level(out.samples, out.rate, loudness)[0], out.rate)
     return out
 
 
@@ -235,24 +246,14 @@ def _clean_samples(
     return np.concatenate(parts, axis=1)
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
 def _output_subtype(src: Path, dst: Path) -> str | None:
     """Keep a WAV/FLAC input's bit depth where the output format can hold it; else 16-bit."""
-    import soundfile as sf
-
     ext = dst.suffix.lower()
     if ext not in (".wav", ".flac"):
         return None
-    try:
-        subtype = sf.info(str(src)).subtype
-    except (sf.LibsndfileError, RuntimeError):
-        return "PCM_16"
+    from ..audio import subtype as source_subtype
+
+    subtype = source_subtype(src) or "PCM_16"
     keep = {"PCM_24", "PCM_32", "FLOAT", "DOUBLE"} if ext == ".wav" else {"PCM_24"}
     return subtype if subtype in keep else "PCM_16"
 
@@ -302,9 +303,8 @@ def clean_file(
     value = _strength(engine, strength)
     _check_loudness(loudness)
     if dst.suffix.lower() not in STREAM_FORMATS:
-        raise InputError(f"{dst}: clean writes {' '.join(STREAM_FORMATS)} files")
-    if src.resolve() == dst.resolve() or _same_file(src, dst):
-        raise InputError(f"{dst}: refusing to overwrite the input; choose another output path")
+        raise InputError(unwritable(dst))
+    refuse_overwrite([dst], [src])
     started = time.perf_counter()
     opened: _Opened | None = stream_file(src, BLOCK_SECONDS)
     rate, channels, frames, _ = opened
@@ -314,7 +314,7 @@ def clean_file(
     for attempt in plan:
         final = attempt is None or attempt == plan[-1]
         try:
-            fed, lines, scores = _clean_pass(
+            fed, lines, scores, levelled = _clean_pass(
                 src, opened, dst, engine, attempt, dehum, loudness, score,
                 judged and not final, judge, progress,
             )  # fmt: skip
@@ -332,10 +332,12 @@ def clean_file(
         rate=rate,
         channels=channels,
         hum_hz=lines,
-        loudness=loudness,
+        loudness=levelled.loudness if levelled else None,
         seconds=round(seconds, 3),
         rtf=round(seconds / duration, 4) if duration else 0.0,
         guard=_guard_label(attempt, value) if judged else None,
+        loudness_target=loudness,
+        true_peak=levelled.true_peak if levelled else None,
     )
     if scores is not None:
         report.dnsmos_before, report.dnsmos_after = scores
@@ -354,11 +356,17 @@ def _clean_pass(
     guarded: bool,
     judge: _Judge | None,
     progress: Progress | None,
-) -> tuple[int, list[float], tuple[dict[str, float] | None, dict[str, float] | None] | None]:
+) -> tuple[
+    int,
+    list[float],
+    tuple[dict[str, float] | None, dict[str, float] | None] | None,
+    dsp.Levelled | None,
+]:
     """Stream src (`opened`, else opened here) through the chain into dst (strength None: not
     denoised). When `guarded`, raise _Worse before committing an output whose head scores below the
     input's (nothing is written); `judge` holds the input's score when an earlier pass made it.
-    Returns samples per channel, the hum lines notched and the DNSMOS scores when asked."""
+    Returns samples per channel, the hum lines notched, the DNSMOS scores when asked and, with a
+    loudness target, what the output measures."""
     rate, channels, frames, blocks = opened or stream_file(src, BLOCK_SECONDS)
     blocks, lines = _detect_hum(blocks, rate) if dehum else (blocks, [])
     notch = hum.Notch(lines, rate, channels) if strength is None and lines else None
@@ -404,12 +412,15 @@ def _clean_pass(
         if judge.worse(judged.head()):
             raise _Worse(judge)
 
+    levelled = None
     if loudness is None:
         _write(dst, rate, channels, subtype, cleaned(), after, verdict)
     else:
-        _write_normalised(dst, rate, channels, subtype, cleaned(), after, loudness, verdict)
+        levelled = _write_normalised(
+            dst, rate, channels, subtype, cleaned(), after, loudness, verdict
+        )
     scores = (before.score(), after.score()) if score and before and after else None
-    return fed, lines, scores
+    return fed, lines, scores, levelled
 
 
 def _detect_hum(
@@ -454,8 +465,10 @@ def _write_normalised(
     sample: _Sample | None,
     target: float,
     verdict: Callable[[], None] | None = None,
-) -> None:
-    """Two passes in bounded memory: clean into a float scratch file while metering, then scale."""
+) -> dsp.Levelled:
+    """Clean into a float scratch file while metering, find the gain that lands on the target
+    after the true-peak limiter (a few metering passes over the scratch), then write; bounded
+    memory throughout. Returns what the written output measures."""
     import soundfile as sf
 
     folder = dst.parent if str(dst.parent) else Path(".")
@@ -463,24 +476,35 @@ def _write_normalised(
         raise AudioError(f"{dst}: output folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
         raise AudioError(f"{dst}: output folder {folder} is not writable")
-    fd, scratch = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".pass1.wav", dir=folder)
-    os.close(fd)
+    scratch = str(temp_file(folder, dst.name, ".pass1.wav"))  # named so a rerun can remove it
     try:
         meter = LoudnessMeter(rate, channels)
-        with sf.SoundFile(
-            scratch, "w", samplerate=rate, channels=channels, format="WAV", subtype="FLOAT"
-        ) as f:
-            for block in blocks:
-                meter.add(block)
-                f.write(block.T)
-        gain = loudness_gain(meter.integrated(), target, meter.peak)
+        try:
+            with sf.SoundFile(
+                scratch, "w", samplerate=rate, channels=channels, format="WAV", subtype="FLOAT"
+            ) as f:
+                for block in blocks:
+                    meter.add(block)
+                    f.write(block.T)
+        except (sf.LibsndfileError, OSError) as exc:
+            raise write_error(dst, exc) from None  # a full disk says so, not "System error."
         step = max(1, int(BLOCK_SECONDS * rate))
-        with sf.SoundFile(scratch) as f:
-            scaled = (
-                block.T * gain
-                for block in f.blocks(blocksize=step, dtype="float32", always_2d=True)
-            )
-            _write(dst, rate, channels, subtype, scaled, sample, verdict)
+
+        def scratch_blocks() -> Iterator[np.ndarray]:
+            with sf.SoundFile(scratch) as f:
+                for block in f.blocks(blocksize=step, dtype="float32", always_2d=True):
+                    yield block.T
+
+        gain = dsp.fit_gain(scratch_blocks, rate, channels, target, measured=meter.integrated())
+        writer = dsp.LevelWriter(rate, channels, gain)
+
+        def levelled() -> Iterator[np.ndarray]:
+            for block in scratch_blocks():
+                yield writer.process(block)
+            yield writer.flush()
+
+        _write(dst, rate, channels, subtype, levelled(), sample, verdict)
+        return writer.result()
     finally:
         if os.path.exists(scratch):
             os.unlink(scratch)
@@ -509,12 +533,15 @@ def infill_span(
     nfe: int = 16,
     guidance: float = GUIDANCE,
     seed: int | None = None,
+    *,
+    consent: provenance.Consent | provenance.ConsentRecord | None,
 ) -> Audio:
     """Speak [start, end) seconds anew with the Voicebox model, for a span a transient noise ruined;
-    `text` is what is said there (default: whisper's guess). Samples outside the span are untouched."""
+    `text` is what is said there (default: whisper's guess). Samples outside the span are untouched.
+    The model speaks in the recorded voice, so the speaker's `consent` is required (see regenerate)."""
     from .regenerate import Options, regenerate
 
-    return regenerate(audio, start, end, text, Options(nfe, guidance, seed))
+    return regenerate(audio, start, end, text, Options(nfe, guidance, seed), consent=consent)
 
 
 def infill_file(
@@ -526,21 +553,27 @@ def infill_file(
     nfe: int = 16,
     guidance: float = GUIDANCE,
     seed: int | None = None,
+    *,
+    consent: provenance.Consent | provenance.ConsentRecord | None,
 ) -> dict[str, object]:
-    """`infill_span` from file to file (atomic; the input's bit depth kept for WAV/FLAC); a report."""
+    """`infill_span` from file to file (atomic; the input's bit depth kept for WAV/FLAC), with the
+    consent record in `<dst>.provenance.json`; a report."""
     from ..audio import load, save
-    from .regenerate import require_model
+    from .regenerate import check_span, require_model
 
     src, dst = Path(src), Path(dst)
     if dst.suffix.lower() not in STREAM_FORMATS:
-        raise InputError(f"{dst}: clean writes {' '.join(STREAM_FORMATS)} files")
-    if src.resolve() == dst.resolve() or _same_file(src, dst):
-        raise InputError(f"{dst}: refusing to overwrite the input; choose another output path")
+        raise InputError(unwritable(dst))
+    refuse_overwrite([dst], [src])
     require_model()
+    provenance.check_consent(consent)
     started = time.perf_counter()
     audio = load(src)
-    out = infill_span(audio, start, end, text, nfe, guidance, seed)
+    check_span(audio, start, end, text)
+    record = provenance.grant(consent, audio)
+    out = infill_span(audio, start, end, text, nfe, guidance, seed, consent=record)
     save(out, dst, _output_subtype(src, dst))
+    provenance.write_sidecar(dst, record)
     seconds = time.perf_counter() - started
     return {
         "src": str(src),

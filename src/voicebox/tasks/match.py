@@ -1,7 +1,10 @@
 """Make synthetic words sound like a given speaker in a given room.
 
-Picks the stock voice or Kokoro blend whose speaker embedding is nearest the speaker, then matches
-speaking rate, pitch level, loudness and spectral tilt, and lays the room's own noise floor underneath.
+Register first, then timbre: the candidates are the stock voices and Kokoro blends whose median f0 lies
+in the speaker's pitch register (a man's words are never spoken by a woman's voice and shifted nine
+semitones), ranked by speaker-embedding similarity. The chosen voice's rendition is then moved to the
+speaker's median f0 (formant-preserving PSOLA) and matched in speaking rate, loudness and spectral
+tilt, and the room's own noise floor is laid underneath.
 """
 
 from __future__ import annotations
@@ -21,19 +24,24 @@ from ..errors import InputError, VoiceboxError
 REFERENCE_TEXT = (
     "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue background."
 )
-STOCK_ENGINES = ("kokoro", "piper")
+ROBOTIC_ENGINE = "espeak"  # formant synthesis: never a match for a human speaker
 BLENDABLE_ENGINE = "kokoro"
 SPEED_RANGE = (0.75, 1.35)
-PITCH_LIMIT = 4.0  # semitones
-# Move half way toward the speaker's median f0: speaker similarity barely changes with the shift
-# (0.565/0.577/0.558 for 0/half/full on a Piper speaker) and a full shift adds PSOLA artefacts.
-PITCH_STRENGTH = 0.5
+# A voice is in the speaker's register when its median f0 lies within this many semitones of the
+# speaker's (adult male speech centres near 85-155 Hz, female near 165-255 Hz: about 9 st apart).
+REGISTER_ST = 4.0
+# When the nearest single voice is further than this, a Kokoro blend bridging the speaker's f0 is tried.
+BRIDGE_ST = 2.0
+# The rendition is moved to the speaker's median f0 when it is off by more than this (semitones),
+# by at most PITCH_LIMIT: inside the register the shift is small, so PSOLA artefacts stay small.
+SHIFT_MIN_ST = 1.0
+PITCH_LIMIT = 6.0
 # Voices whose rendition of the actual new words is compared with the speaker (best by reference).
-SHORTLIST = 4
+SHORTLIST = 3
 DEFAULT_VOICE = "piper_joe"  # the English default of `voicebox read` (tasks/read.py)
 TILT_LIMIT = 3.0  # dB per octave
 FRAME_S = 0.01
-MIN_F0, MAX_F0 = 60.0, 400.0
+MIN_F0, MAX_F0 = 60.0, 500.0
 
 VoiceSpec = str | dict[str, float]
 
@@ -56,7 +64,7 @@ class Match:
     """The chosen voice and how to adjust it toward the speaker."""
 
     voice: VoiceSpec
-    similarity: float
+    similarity: float | None  # None: not measurable (too little generated speech)
     speed: float
     semitones: float
     candidates: list[tuple[str, float]]
@@ -101,33 +109,25 @@ def active_seconds(x: np.ndarray, rate: int) -> float:
 
 
 def median_f0(x: np.ndarray, rate: int) -> float:
-    """Median fundamental frequency (Hz) of voiced frames, by normalised autocorrelation; 0 if none."""
-    from ..audio import resample
+    """Median fundamental frequency (Hz) of the voiced frames (Praat's autocorrelation pitch); 0 if
+    fewer than five frames are voiced."""
+    import parselmouth
 
-    sr = 16_000
-    y = resample(x, rate, sr) if rate != sr else np.asarray(x, np.float32)
-    win, hop = int(0.04 * sr), int(0.01 * sr)
-    if len(y) < win:
+    if len(x) < int(0.05 * rate):
         return 0.0
-    frames = np.lib.stride_tricks.sliding_window_view(y, win)[::hop].astype(np.float64)
-    db = 10 * np.log10(np.square(frames).mean(axis=1) + 1e-12)
-    frames = frames[db > silence_threshold(db)]
-    if len(frames) == 0:
-        return 0.0
-    frames = frames - frames.mean(axis=1, keepdims=True)
-    spec = np.fft.rfft(frames * np.hanning(win), n=2 * win, axis=1)
-    ac = np.fft.irfft(np.abs(spec) ** 2, axis=1)[:, :win]
-    ac /= ac[:, :1] + 1e-12
-    lo, hi = int(sr / MAX_F0), int(sr / MIN_F0)
-    lag = lo + np.argmax(ac[:, lo:hi], axis=1)
-    peak = ac[np.arange(len(ac)), lag]
-    voiced = lag[peak > 0.5]
-    if voiced.size < 5:
-        return 0.0
-    return float(sr / np.median(voiced))
+    sound = parselmouth.Sound(np.asarray(x, np.float64), sampling_frequency=rate)
+    pitch = sound.to_pitch_ac(time_step=FRAME_S, pitch_floor=MIN_F0, pitch_ceiling=MAX_F0)
+    f0 = pitch.selected_array["frequency"]
+    voiced = f0[f0 > 0]
+    return float(np.median(voiced)) if voiced.size >= 5 else 0.0
 
 
-PROFILE_VERSION = "1:" + REFERENCE_TEXT
+def semitones_between(f0: float, target: float) -> float:
+    """How many semitones `f0` must move to reach `target` (0 when either is unknown)."""
+    return float(12 * np.log2(target / f0)) if f0 > 0 and target > 0 else 0.0
+
+
+PROFILE_VERSION = "2:" + REFERENCE_TEXT  # 2: f0 by Praat
 
 
 def _profile_file() -> Path:
@@ -187,13 +187,13 @@ def profile(spec: VoiceSpec) -> VoiceProfile:
 
 
 def stock_voices(exclude: tuple[str, ...] = ()) -> list[str]:
-    """English-capable bundled voices (Kokoro packs and Piper), minus `exclude`."""
+    """English-capable bundled natural voices (every engine but espeak-ng), minus `exclude`."""
     from ..engines import tts
 
     return [
         v.id
         for v in tts.list_voices()
-        if v.engine in STOCK_ENGINES and v.speaks("en") and v.id not in exclude
+        if v.engine != ROBOTIC_ENGINE and v.speaks("en") and v.id not in exclude
     ]
 
 
@@ -204,24 +204,79 @@ def blendable(voice: str) -> bool:
     return any(v.id == voice and v.engine == BLENDABLE_ENGINE for v in tts.list_voices())
 
 
-def nearest_voice(
-    target: np.ndarray, exclude: tuple[str, ...] = (), blends: bool = True
-) -> tuple[VoiceSpec, float, list[tuple[str, float]]]:
-    """The stock voice or two-voice blend whose embedding is most similar to `target`."""
+def _gap(spec: VoiceSpec, f0: float) -> float:
+    """Semitones between a voice's median f0 and `f0` (0 when the speaker's f0 is unknown)."""
+    return abs(semitones_between(profile(spec).f0, f0)) if f0 > 0 else 0.0
+
+
+def _bridge(names: list[str], f0: float) -> list[VoiceSpec]:
+    """A Kokoro blend of the nearest blendable voices below and above `f0`, weighted to land near it.
+
+    Weights are rounded to quarters so few blends ever need a profile.
+    """
+    voices = [(profile(n).f0, n) for n in names if blendable(n) and profile(n).f0 > 0]
+    below = max((v for v in voices if v[0] <= f0), default=None)
+    above = min((v for v in voices if v[0] > f0), default=None)
+    if below is None or above is None:
+        return []
+    w = float(np.log(f0 / below[0]) / np.log(above[0] / below[0]))
+    w = float(np.clip(round(w * 4) / 4, 0.25, 0.75))
+    return [{below[1]: 1.0 - w, above[1]: w}]
+
+
+def candidates(
+    target: Speaker, exclude: tuple[str, ...] = (), blends: bool = True
+) -> list[tuple[VoiceSpec, float]]:
+    """Voices in the speaker's pitch register, most similar in timbre first: (voice, similarity).
+
+    Register first: a voice whose median f0 is more than REGISTER_ST from the speaker's is left out
+    (unless none is that close: then the closest ones). Blends are the two most similar voices in
+    register, and a bridge across the speaker's f0 when no single voice is close to it.
+    """
     from ..engines.speaker import similarity
 
     names = stock_voices(exclude)
     if not names:
         raise InputError("every bundled voice is excluded; nothing left to speak the new words")
-    scored = sorted(((similarity(profile(n).embedding, target), n) for n in names), reverse=True)
-    candidates: list[tuple[VoiceSpec, float]] = [(n, s) for s, n in scored]
-    mixable = [n for _, n in scored if blendable(n)][:2]
+    pool: list[VoiceSpec] = list(names)
+    if blends and target.f0 > 0 and min(_gap(n, target.f0) for n in names) > BRIDGE_ST:
+        pool += _bridge(names, target.f0)
+    in_register = _in_register(pool, target.f0)
+    mixable = [
+        n for n in _by_similarity(in_register, target) if isinstance(n, str) and blendable(n)
+    ]
     if blends and len(mixable) >= 2:
-        a, b = mixable
-        specs: list[dict[str, float]] = [{a: 0.5, b: 0.5}, {a: 0.75, b: 0.25}]
-        candidates += [(s, similarity(profile(s).embedding, target)) for s in specs]
-    best, score = max(candidates, key=lambda c: c[1])
-    return best, score, [(voice_key(s), round(v, 4)) for s, v in candidates]
+        a, b = mixable[:2]
+        pool += _in_register([{a: 0.5, b: 0.5}, {a: 0.75, b: 0.25}], target.f0, floor=REGISTER_ST)
+    scored = [
+        (s, similarity(profile(s).embedding, target.embedding))
+        for s in _in_register(pool, target.f0)
+    ]
+    return sorted(scored, key=lambda c: -c[1])
+
+
+def _in_register(pool: list[VoiceSpec], f0: float, floor: float | None = None) -> list[VoiceSpec]:
+    """The voices of `pool` within REGISTER_ST of `f0`, or (none being) within 1 st of the closest."""
+    if f0 <= 0 or not pool:
+        return list(pool)
+    gaps = [_gap(s, f0) for s in pool]
+    limit = REGISTER_ST if floor is not None else max(REGISTER_ST, min(gaps) + 1.0)
+    return [s for s, g in zip(pool, gaps, strict=True) if g <= limit]
+
+
+def _by_similarity(pool: list[VoiceSpec], target: Speaker) -> list[VoiceSpec]:
+    from ..engines.speaker import similarity
+
+    return sorted(pool, key=lambda s: -similarity(profile(s).embedding, target.embedding))
+
+
+def nearest_voice(
+    target: Speaker, exclude: tuple[str, ...] = (), blends: bool = True
+) -> tuple[VoiceSpec, float, list[tuple[str, float]]]:
+    """The in-register stock voice or blend most similar to the speaker, its score and all scores."""
+    ranked = candidates(target, exclude, blends)
+    best, score = ranked[0]
+    return best, score, [(voice_key(s), round(v, 4)) for s, v in ranked]
 
 
 @dataclass
@@ -252,10 +307,7 @@ def tune(
     speed = 1.0
     if target.rate > 0 and prof.rate > 0:
         speed = float(np.clip(target.rate / prof.rate, *SPEED_RANGE))
-    semitones = 0.0
-    if target.f0 > 0 and prof.f0 > 0:
-        full = PITCH_STRENGTH * 12 * np.log2(target.f0 / prof.f0)
-        semitones = float(np.clip(full, -PITCH_LIMIT, PITCH_LIMIT))
+    semitones = float(np.clip(semitones_between(prof.f0, target.f0), -PITCH_LIMIT, PITCH_LIMIT))
     return Match(
         voice, score, speed, semitones, candidates or [(voice_key(voice), round(score, 4))]
     )
@@ -268,24 +320,35 @@ def choose(
     target = measure(speech, spoken_letters)
     if default is not None:
         return tune(target, default)
-    voice, _, candidates = nearest_voice(target.embedding, exclude)
-    return tune(target, voice, candidates)
+    voice, _, ranked = nearest_voice(target, exclude)
+    return tune(target, voice, ranked)
 
 
 def shortlist(m: Match, n: int = SHORTLIST) -> list[VoiceSpec]:
-    """The `n` best-scoring candidate voices of a match, plus the default English voice if allowed.
-
-    The default is always tried so matching can never sound less like the speaker than not matching.
-    """
+    """The `n` best-scoring candidate voices of a match, plus the default English voice if it is
+    among the candidates (in the speaker's register), so matching never sounds less like the speaker
+    than not matching."""
     ranked = [key for key, _ in sorted(m.candidates, key=lambda c: -c[1])]
     keys = ranked[:n] + [k for k in ranked[n:] if k == DEFAULT_VOICE]
     return [_parse_key(key) for key in keys]
 
 
 def pitch_shift(x: np.ndarray, rate: int, semitones: float) -> np.ndarray:
-    """Move the pitch median by `semitones`, keeping duration and formants (Praat PSOLA)."""
+    """Move the pitch median by `semitones`, keeping duration and formants (PSOLA)."""
     if abs(semitones) < 0.3 or len(x) < int(0.1 * rate):
         return x
+    try:
+        from .. import dsp  # the project's one PSOLA shifter, where it exists
+    except ImportError:
+        dsp = None
+    if dsp is not None and hasattr(dsp, "pitch_shift"):
+        y = np.asarray(dsp.pitch_shift(np.asarray(x, np.float32), rate, semitones), np.float32)
+    else:
+        y = _praat_shift(x, rate, semitones)
+    return y[: len(x)] if len(y) >= len(x) else np.pad(y, (0, len(x) - len(y)))
+
+
+def _praat_shift(x: np.ndarray, rate: int, semitones: float) -> np.ndarray:
     import parselmouth
     from parselmouth.praat import call
 
@@ -293,11 +356,21 @@ def pitch_shift(x: np.ndarray, rate: int, semitones: float) -> np.ndarray:
     pitch = call(sound, "To Pitch", 0.0, MIN_F0, MAX_F0)
     median = call(pitch, "Get quantile", 0, 0, 0.5, "Hertz")
     if not np.isfinite(median) or median <= 0:
-        return x
+        return np.asarray(x, np.float32)
     target = median * 2 ** (semitones / 12)
     shifted = call(sound, "Change gender", MIN_F0, MAX_F0 * 1.5, 1.0, target, 1.0, 1.0)
-    y = np.asarray(shifted.values[0], np.float32)
-    return y[: len(x)] if len(y) >= len(x) else np.pad(y, (0, len(x) - len(y)))
+    return np.asarray(shifted.values[0], np.float32)
+
+
+def shift_to(x: np.ndarray, rate: int, f0: float, fallback: np.ndarray | None = None) -> float:
+    """Semitones that bring the speech `x` to a median f0 of `f0` (measured on `fallback`, the phrase
+    `x` was cut from, when `x` is too short to measure): 0 when already within SHIFT_MIN_ST or a
+    pitch is unknown; at most PITCH_LIMIT."""
+    have = median_f0(x, rate)
+    if have <= 0 and fallback is not None:
+        have = median_f0(fallback, rate)
+    st = semitones_between(have, f0)
+    return float(np.clip(st, -PITCH_LIMIT, PITCH_LIMIT)) if abs(st) > SHIFT_MIN_ST else 0.0
 
 
 def spectral_slope(x: np.ndarray, rate: int) -> float:

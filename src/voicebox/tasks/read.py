@@ -6,14 +6,17 @@ long text plays or writes as it is made, with bounded memory.
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from .. import provenance
+from .. import dsp, provenance, subtitles
 from ..audio import Audio
 from ..engines import tts
 from ..errors import InputError
@@ -28,8 +31,33 @@ CLAUSE_GAP_SECONDS = 0.12
 QUICK_START_CHARS = 80
 """A streamed first sentence longer than this is spoken clause first, for a faster first audio."""
 MAX_PITCH = 12.0
-DEFAULT_VOICES = {"en": "piper_joe", "ja": "jf_alpha"}
-"""English: Piper joe measured best by whisper WER (bench/read.py); Japanese: Kokoro's jf_alpha."""
+DEFAULT_VOICES = {"ja": "jf_alpha"}
+"""Used when bench/languages.py has not measured a language; English always goes by the measured
+ranking (english_ranking), every other language defaults to espeak-ng."""
+READ_RTF_TARGET = 0.3
+"""A default voice must read at least this fast (CPU seconds per audio second, one thread): the
+target bench/read.py holds reading to, so a default never makes the reader lag."""
+MEASURED_PATH = Path(__file__).resolve().parents[1] / "data" / "languages.json"
+_MEASURED: dict | None = None
+OPENAI_GENDERS = {
+    "alloy": "female",
+    "ash": "male",
+    "ballad": "male",
+    "coral": "female",
+    "echo": "male",
+    "fable": "male",
+    "nova": "female",
+    "onyx": "male",
+    "sage": "female",
+    "shimmer": "female",
+    "verse": "male",
+}
+"""OpenAI's speech voices and how they sound (their documentation's descriptions)."""
+OPENAI_ORDER = ("alloy", "echo", "nova", "onyx", "shimmer", "fable", "coral", "ash", "sage")
+OPENAI_ORDER += ("ballad", "verse")
+"""Most used first: they get the best-measured voices when a gender has several close ones."""
+VOICE_ALIASES = {"af_heart": "heart"}
+"""Kokoro-FastAPI names that ship here under another id (hibari's heart is distilled from it)."""
 
 
 @dataclass
@@ -56,6 +84,17 @@ class Speech:
     audio: Audio
     sentences: list[SentenceTiming]
     voice: str
+    consent: provenance.ConsentRecord | None = None
+    """Set when the speech is in another person's voice: the record `grant` wrote to the ledger."""
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the audio, and beside it `<path>.provenance.json` (the mark and any consent)."""
+        from ..audio import save
+
+        written = save(self.audio, path)
+        if self.consent is not None:
+            provenance.write_sidecar(written, self.consent)
+        return written
 
     @property
     def words(self) -> list[Timing]:
@@ -67,11 +106,11 @@ class Speech:
         return timings_json(self.sentences, self.voice, self.audio.rate, self.audio.duration)
 
     def to_srt(self) -> str:
-        """Sentence subtitles in SubRip format."""
+        """Subtitles in SubRip format (readable cues, see `subtitle_cues`)."""
         return to_srt(self.sentences)
 
     def to_vtt(self) -> str:
-        """Sentence subtitles in WebVTT format."""
+        """Subtitles in WebVTT format (readable cues, see `subtitle_cues`)."""
         return to_vtt(self.sentences)
 
 
@@ -84,35 +123,168 @@ def voices(lang: str | None = None) -> list[tts.Voice]:
     return [v for v in every if v.speaks(lang)] if lang else every
 
 
+def _measured() -> dict:
+    """What bench/languages.py measured (src/voicebox/data/languages.json); {} when absent."""
+    global _MEASURED
+    if _MEASURED is None:
+        try:
+            _MEASURED = json.loads(MEASURED_PATH.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            _MEASURED = {}
+    return _MEASURED
+
+
+def measured_language(lang: str) -> dict | None:
+    """The measured round trip for reading `lang` (voice, wer or cer, rtf), when there is one."""
+    found = _measured().get("languages", {}).get(lang.lower().split("-")[0])
+    return found if isinstance(found, dict) else None
+
+
+def english_ranking(gender: str | None = None) -> list[str]:
+    """English voices and blends that may be defaults, best first by measured whisper WER (ties:
+    DNSMOS). Only voices that read at the project's pace (measured RTF at most READ_RTF_TARGET on
+    one thread) qualify, and only those close to the best (WER within 0.05, DNSMOS within 0.3)."""
+    rows = [
+        r
+        for r in _measured().get("english_voices", [])
+        if isinstance(r, dict) and (gender is None or r.get("gender") == gender)
+    ]
+    fast = [r for r in rows if float(r.get("rtf", 0.0)) <= READ_RTF_TARGET]
+    rows = sorted(fast or rows, key=lambda r: (float(r["wer"]), -float(r["dnsmos"])))
+    if not rows:  # not measured in this build: the native voices (ENGINES.md)
+        native = {"female": [tts.HIBARI_VOICE], "male": [tts.PIPER_VOICE]}
+        return native.get(gender or "", [tts.HIBARI_VOICE, tts.PIPER_VOICE])
+    best = rows[0]
+    return [
+        str(r["voice"])
+        for r in rows
+        if float(r["wer"]) <= float(best["wer"]) + 0.05
+        and float(r["dnsmos"]) >= float(best["dnsmos"]) - 0.3
+    ]
+
+
+def voice_figures(voice_id: str) -> dict:
+    """What is measured about a voice (bench/languages.py) and what points at it: English WER and
+    DNSMOS, the round trip of the language it is the default for, OpenAI names, default-for."""
+    out: dict = {}
+    for row in _measured().get("english_voices", []):
+        if row.get("voice") == voice_id:
+            out["english"] = {k: row[k] for k in ("wer", "dnsmos") if k in row}
+    trips = {}
+    for lang, row in _measured().get("languages", {}).items():
+        if isinstance(row, dict) and row.get("voice") == voice_id:
+            metric = str(row.get("metric", "wer"))
+            trips[lang] = {"metric": metric, "value": row.get(metric), "rtf": row.get("rtf")}
+    if trips:
+        out["round_trip"] = trips
+    names = [name for name, target in openai_voices().items() if target == voice_id]
+    if names:
+        out["openai"] = names
+    out["default_for"] = [lang for lang in ("en", "ja") if default_voice(lang) == voice_id]
+    return {k: v for k, v in out.items() if v}
+
+
+def figures_line(figures: dict) -> str:
+    """voice_figures as a short table cell: 'en WER 0.02 OVRL 3.4; ja CER 0.05; default en'."""
+    parts = []
+    if "english" in figures:
+        e = figures["english"]
+        parts.append(f"en WER {e['wer']:.2f} OVRL {e['dnsmos']:.2f}")
+    for lang, trip in figures.get("round_trip", {}).items():
+        if lang == "en" and "english" in figures:
+            continue
+        value = trip.get("value")
+        if value is not None:
+            parts.append(f"{lang} {trip['metric'].upper()} {float(value):.2f}")
+    if figures.get("default_for"):
+        parts.append("default " + ",".join(figures["default_for"]))
+    if figures.get("openai"):
+        parts.append("= " + ",".join(figures["openai"]))
+    return "; ".join(parts)
+
+
+def openai_voices() -> dict[str, str]:
+    """OpenAI's voice names mapped to our voices of the same gender: the best-measured English
+    voice first, then the next close ones in turn, so different names sound different when they can."""
+    out: dict[str, str] = {}
+    for gender in ("female", "male"):
+        ranked = english_ranking(gender)
+        names = [n for n in OPENAI_ORDER if OPENAI_GENDERS[n] == gender]
+        for i, name in enumerate(names):
+            out[name] = ranked[i % len(ranked)]
+    return {n: out[n] for n in sorted(out)}
+
+
+def _defaults() -> dict[str, str]:
+    return {"en": default_voice("en"), "ja": default_voice("ja")}
+
+
 def default_voice(lang: str) -> str:
-    """The voice used when none is chosen: the measured best for English, espeak-ng elsewhere."""
-    return DEFAULT_VOICES.get(lang, tts.ESPEAK_PREFIX + lang)
+    """The voice used when none is chosen: the best measured for the language (English: the
+    best English voice; Japanese: the best Kokoro pack), espeak-ng where nothing else speaks it."""
+    base = lang.lower().split("-")[0]
+    if base == "en":
+        return english_ranking()[0]
+    row = measured_language(base)
+    if row and row.get("voice") and not str(row["voice"]).startswith(tts.ESPEAK_PREFIX):
+        return str(row["voice"])
+    return DEFAULT_VOICES.get(base, tts.ESPEAK_PREFIX + lang)
+
+
+DEFAULT_VOICES.update(_defaults())  # the measured choices, for callers that read the table
+
+
+_COMBINATION = re.compile(r"^\s*([^()+\s]+)\s*(?:\(\s*([^()]*?)\s*\))?\s*$")
 
 
 def parse_blend(spec: str) -> dict[str, float]:
-    """Parse a blend like 'jf_alpha:0.6,jm_kumo:0.4' (a name without weight counts 1)."""
+    """Parse a blend: 'jf_alpha:0.6,jm_kumo:0.4', or Kokoro-FastAPI's 'jf_alpha(2)+jm_kumo(1)'
+    (a name without weight counts 1)."""
+    return check_blend(_parse_weights(spec))
+
+
+def _parse_weights(spec: str) -> dict[str, float]:
     weights: dict[str, float] = {}
-    for part in spec.split(","):
-        name, _, weight = part.strip().partition(":")
-        if not name.strip():
+    for part in _blend_parts(spec):
+        if "+" in spec or "(" in part:
+            found = _COMBINATION.match(part)
+            if not found:
+                raise InputError(f"cannot read '{part.strip()}' in '{spec}'; write 'a(2)+b(1)'")
+            name, weight = found.group(1), found.group(2) or ""
+        else:
+            name, _, weight = part.strip().partition(":")
+        name = name.strip()
+        if not name:
             continue
         try:
             value = float(weight) if weight.strip() else 1.0
         except ValueError:
             raise InputError(f"blend weight '{weight}' for '{name}' is not a number") from None
-        weights[name.strip()] = weights.get(name.strip(), 0.0) + value
-    return check_blend(weights)
+        weights[name] = weights.get(name, 0.0) + value
+    return weights
+
+
+def _blend_parts(spec: str) -> list[str]:
+    if "+" in spec or "(" in spec:
+        if re.search(r"\)\s*-|-\s*\w+\(", spec):
+            raise InputError(f"'{spec}': voices can be added (a+b), not subtracted")
+        return spec.split("+")
+    return spec.split(",")
+
+
+def is_combination(spec: str) -> bool:
+    """Whether a voice name is really a blend ('a+b', 'a(2)+b(1)', 'a:0.6,b:0.4')."""
+    return any(c in spec for c in "+(,") or (":" in spec and not spec.startswith(tts.ESPEAK_PREFIX))
 
 
 def check_blend(weights: dict[str, float]) -> dict[str, float]:
-    """The blend itself if every name is a Kokoro voice and the weights are usable; else InputError."""
+    """The blend itself if every name is a Kokoro voice and the weights are usable; else InputError
+    (a voice of another engine is named as such: voices of different engines cannot mix)."""
     if not weights:
-        raise InputError("empty blend; write it like 'jf_alpha:0.6,jm_kumo:0.4'")
+        raise InputError("empty blend; write it like 'jf_alpha:0.6,jm_kumo:0.4' or 'a(2)+b(1)'")
     for name, value in weights.items():
         if name not in tts.KOKORO_VOICES:
-            raise InputError(
-                f"'{name}' cannot be blended; blends mix Kokoro voices: {', '.join(tts.KOKORO_VOICES)}"
-            )
+            raise InputError(_not_blendable(name, weights))
         if not isinstance(value, int | float) or not np.isfinite(value) or value < 0:
             raise InputError(f"blend weight for '{name}' must be a non-negative number")
     if sum(weights.values()) <= 0:
@@ -120,26 +292,158 @@ def check_blend(weights: dict[str, float]) -> dict[str, float]:
     return dict(weights)
 
 
+def _not_blendable(name: str, weights: dict[str, float]) -> str:
+    kokoro = ", ".join(tts.KOKORO_VOICES)
+    if tts.is_voice(name) or name.startswith(tts.ESPEAK_PREFIX) or name == "espeak":
+        engine = _engine_of(name)
+        others = sorted({_engine_of(n) for n in weights if n != name})
+        across = f" with {'/'.join(others)} voices" if others else ""
+        return (
+            f"'{name}' is a {engine} voice and cannot be blended{across}: only Kokoro voices "
+            f"mix ({kokoro}); pick one voice instead"
+        )
+    return f"'{name}' cannot be blended: {unknown_voice_hint(name)}; blends mix Kokoro voices ({kokoro})"
+
+
+def _engine_of(name: str) -> str:
+    if name in tts.KOKORO_VOICES:
+        return "kokoro"
+    if name == tts.PIPER_VOICE:
+        return "piper"
+    if name == tts.HIBARI_VOICE:
+        return "hibari"
+    return "espeak" if name.startswith("espeak") else "unknown"
+
+
+def unknown_voice_hint(name: str) -> str:
+    """'unknown voice X; nearest: a, b, c' — close spellings (difflib), and for a Kokoro-style
+    name (af_bella: American female) the best voices of that language and gender."""
+    import difflib
+
+    ids = [v.id for v in tts.list_voices()]
+    near = difflib.get_close_matches(name, ids + list(OPENAI_GENDERS), n=3, cutoff=0.6)
+    style = re.match(r"^([abjz])([fm])_", name)
+    if style:
+        gender = "female" if style.group(2) == "f" else "male"
+        if style.group(1) in "ab":
+            near = english_ranking(gender)[:2] + near
+        elif style.group(1) == "j":
+            near = [n for n, (g, _) in tts.KOKORO_VOICES.items() if g == gender] + near
+    near = list(dict.fromkeys(near))[:4]
+    tail = f"; nearest: {', '.join(near)}" if near else ""
+    return f"unknown voice '{name}'{tail} (all: `voicebox voices`)"
+
+
+def resolve_voice_name(name: str) -> str:
+    """A voice as the engines know it: OpenAI names and Kokoro's af_heart map onto ours."""
+    key = name.strip()
+    low = key.lower()
+    if low in OPENAI_GENDERS:
+        return openai_voices()[low]
+    return VOICE_ALIASES.get(low, key)
+
+
+def guess_language(text: str) -> str:
+    """The language of `text` from its script (kana → ja, Han → zh, Hangul → ko, Cyrillic → ru or
+    uk, ...), and for Latin script from common words (de, fr, es, it, pt, nl); English otherwise."""
+    counts: dict[str, int] = {}
+    for ch in text[:4000]:
+        for lang, pattern in _SCRIPTS:
+            if pattern.match(ch):
+                counts[lang] = counts.get(lang, 0) + 1
+                break
+    latin = sum(1 for ch in text[:4000] if ch.isalpha() and ch.isascii())
+    if counts:
+        cjk = counts.get("ja", 0) + counts.get("zh", 0)
+        if counts.get("ja") and cjk >= latin / 2:
+            return "ja"  # kana among the Han characters: Japanese (kanji alone look Chinese)
+        lang, n = max(counts.items(), key=lambda kv: kv[1])
+        if n >= latin / 2:
+            if lang == "ru" and re.search(r"[іїєґІЇЄҐ]", text):
+                return "uk"
+            if lang == "ar" and re.search(r"[پچژگ]", text):
+                return "fa"
+            return lang
+    words = re.findall(r"[^\W\d_]+", text[:4000].lower())
+    scores = {lang: sum(1 for w in words if w in common) for lang, common in _COMMON.items()}
+    best = max(scores, key=lambda k: scores[k])
+    if best != "en" and scores[best] >= 2 and scores[best] > 2 * scores["en"]:
+        return best
+    return "en"
+
+
+_SCRIPTS = [
+    ("ja", re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")),
+    ("zh", re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")),
+    ("ko", re.compile(r"[\uac00-\ud7af\u1100-\u11ff]")),
+    ("ru", re.compile(r"[\u0400-\u04ff]")),
+    ("el", re.compile(r"[\u0370-\u03ff]")),
+    ("he", re.compile(r"[\u0590-\u05ff]")),
+    ("ar", re.compile(r"[\u0600-\u06ff]")),
+    ("hi", re.compile(r"[\u0900-\u097f]")),
+    ("bn", re.compile(r"[\u0980-\u09ff]")),
+    ("ta", re.compile(r"[\u0b80-\u0bff]")),
+    ("th", re.compile(r"[\u0e00-\u0e7f]")),
+    ("ka", re.compile(r"[\u10a0-\u10ff]")),
+    ("hy", re.compile(r"[\u0530-\u058f]")),
+]
+_COMMON = {
+    "en": set("the and of to is in that it was for with you this are not have be on at".split()),
+    "de": set("der die das und ist nicht ich sie ein eine zu mit auf den dem für von sich".split()),
+    "fr": set("le la les et est une des du pas pour que qui dans sur au avec je il nous".split()),
+    "es": set("el los las y es una del que por para con como pero muy está se lo".split()),
+    "it": set("il gli che è una per non sono della con del questo anche ma ci".split()),
+    "pt": set("o os as e é uma não que do da com para em um isso mas você".split()),
+    "nl": set("de het een en is niet van dat ik je op zijn met voor ook maar".split()),
+}
+
+
 def choose_voice(
-    voice: str | None, blend: str | dict[str, float] | None, lang: str | None
+    voice: str | None,
+    blend: str | dict[str, float] | None,
+    lang: str | None,
+    text: str | None = None,
 ) -> tuple[str | dict[str, float], str, str]:
     """(voice for the engine, its display name, text language) from the caller's choices.
 
-    Fails early with InputError on an unknown voice, a bad blend or a language no voice reads.
+    `voice` may be any listed id, an OpenAI name (alloy, ...), Kokoro's af_heart, or a blend
+    written as a voice ('a(2)+b(1)'). With no `lang`, an espeak voice's language is used, else the
+    language of `text` (guess_language), else English. Fails early with InputError on an unknown
+    voice (naming the nearest), a bad blend, or detected text the chosen voice cannot read.
     """
     if voice and blend:
         raise InputError("choose either a voice or a blend, not both")
+    if voice:
+        voice = resolve_voice_name(voice)
+        if is_combination(voice):  # 'a(2)+b(1)' where a voice goes, or an alias of a blend
+            voice, blend = None, voice
+    weights: dict[str, float] | None = None
+    if blend:
+        weights = _blend_weights(blend)
+        (only, weight), *others = list(weights.items()) or [("", 0.0)]
+        usable = isinstance(weight, int | float) and np.isfinite(weight) and weight > 0
+        if not others and usable and tts.is_voice(only):
+            voice, weights = only, None  # 'heart(1)' is just heart
+        else:
+            weights = check_blend(weights)
+    detected = False
     if lang is None:
         code = (
             voice[len(tts.ESPEAK_PREFIX) :] if voice and voice.startswith(tts.ESPEAK_PREFIX) else ""
         )
-        lang = code.split("-")[0] if code else "en"
+        if code:
+            lang = code.split("-")[0]
+        elif text and text.strip():
+            lang, detected = guess_language(text), True
+        else:
+            lang = "en"
     lang = lang.lower()
-    if voice is None and not blend:
+    if voice is None and not weights:
         voice = default_voice(lang)
     lang = lang.split("-")[0]  # text rules and the neural voices go by the base language
-    if blend:
-        weights = parse_blend(blend) if isinstance(blend, str) else check_blend(dict(blend))
+    if weights:
+        if lang not in tts.KOKORO_LANGS:
+            raise InputError(_cannot_read("this blend", tts.KOKORO_LANGS, lang, detected))
         total = sum(weights.values())
         name = ",".join(f"{k}:{v / total:.2f}" for k, v in weights.items())
         return weights, name, lang
@@ -148,9 +452,76 @@ def choose_voice(
         from ..engines import espeak
 
         espeak.resolve(chosen[len(tts.ESPEAK_PREFIX) :])  # fails early on an unknown language
-    elif chosen not in tts.KOKORO_VOICES and chosen != tts.PIPER_VOICE:
-        raise InputError(f"unknown voice '{chosen}'; list them with `voicebox voices`")
+    elif not tts.is_voice(chosen):
+        raise InputError(unknown_voice_hint(chosen))
+    else:
+        found = next((v for v in tts.list_voices() if v.id == chosen), None)
+        if found is not None and not found.speaks(lang):
+            raise InputError(_cannot_read(chosen, found.languages, lang, detected))
     return chosen, chosen, lang
+
+
+def _blend_weights(blend: str | dict[str, float]) -> dict[str, float]:
+    """A blend's weights with every name resolved (aliases, OpenAI names), unchecked."""
+    raw = _parse_weights(blend) if isinstance(blend, str) else dict(blend)
+    out: dict[str, float] = {}
+    for name, value in raw.items():
+        key = resolve_voice_name(str(name))
+        out[key] = out.get(key, 0.0) + value
+    return out
+
+
+def _cannot_read(who: str, languages: tuple[str, ...], lang: str, detected: bool) -> str:
+    from ..engines.asr import LANGUAGE_NAMES
+
+    def named(code: str) -> str:
+        return LANGUAGE_NAMES.get(code, code).capitalize()
+
+    reads = f"{who} reads {' and '.join(named(c) for c in languages)} only"
+    if detected:
+        return (
+            f"the text looks {named(lang)} ({lang}) and {reads}; pass --lang, or a voice "
+            f"from `voicebox voices --lang {lang}` (espeak:{lang})"
+        )
+    return f"{reads}; for {named(lang)} ({lang}) use --voice espeak:{lang}"
+
+
+def reading_report(name: str, lang: str, asked: str | None) -> str | None:
+    """One line for the reader's report when the text is not read by the default English voice:
+    the language (and whether it was detected), the voice, whether only espeak-ng speaks it, and
+    the measured round-trip intelligibility."""
+    from ..engines.asr import LANGUAGE_NAMES
+
+    if lang == "en" and asked is None:
+        return None
+    how = "detected from the text" if asked is None else "as asked"
+    line = f"reading {LANGUAGE_NAMES.get(lang, lang).capitalize()} ({lang}, {how}) with {name}"
+    if name.startswith(tts.ESPEAK_PREFIX) and not any(
+        v.speaks(lang) for v in tts.list_voices() if v.engine != "espeak"
+    ):
+        line += ": only espeak-ng speaks this language here (robotic)"
+    row = measured_language(lang)
+    if row and row.get("voice") == name:
+        metric = str(row.get("metric", "wer"))
+        value = float(row[metric])
+        line += f"; measured round-trip {metric.upper()} {value:.2f}"
+        if value > 0.5:
+            line += " (a recogniser understands little of it)"
+    return line
+
+
+def peek_text(text: str | Iterable[str]) -> tuple[str, str | Iterable[str]]:
+    """(a sample to guess the language from, the text unchanged): for lines, the first line
+    with letters is read ahead and put back, so streaming still starts at once."""
+    if isinstance(text, str):
+        return text, text
+    head: list[str] = []
+    rest = iter(text)
+    for line in rest:
+        head.append(line)
+        if any(ch.isalpha() for ch in line):
+            break
+    return "".join(head), itertools.chain(head, rest)
 
 
 # ---------------------------------------------------------------- reading
@@ -165,8 +536,8 @@ def read(
     lang: str | None = None,
     progress: Progress | None = None,
 ) -> Speech:
-    """Read `text` aloud; `lang` None means the voice's language (English for the bundled voices)."""
-    engine_voice, name, lang = choose_voice(voice, blend, lang)
+    """Read `text` aloud; `lang` None means the voice's language (espeak) or the text's own."""
+    engine_voice, name, lang = choose_voice(voice, blend, lang, text)
     items = sentences(text, lang)
     chunks, timings = [], []
     rate = 0
@@ -193,7 +564,8 @@ def read_stream(
     all chunks joined. A long first sentence comes as two chunks (clause first) so audio starts
     sooner. Progress counts sentences (total known only for a string).
     """
-    engine_voice, _, lang = choose_voice(voice, blend, lang)
+    sample, text = peek_text(text) if lang is None else ("", text)
+    engine_voice, _, lang = choose_voice(voice, blend, lang, sample)
     if isinstance(text, str):
         items: Iterable[Sentence] = sentences(text, lang)
         total = len(items)  # type: ignore[arg-type]
@@ -203,6 +575,12 @@ def read_stream(
         _quick_start(items, lang), engine_voice, speed, pitch, lang, progress, total
     ):
         yield provenance.mark(chunk), timing  # each streamed sentence carries the watermark
+
+
+def count_pieces(text: str | Iterable[str], lang: str) -> int:
+    """How many pieces read_stream speaks for `text`: a progress total known before streaming."""
+    items = sentences(text, lang) if isinstance(text, str) else iter_sentences(text, lang)
+    return sum(1 for _ in _quick_start(items, lang))
 
 
 def _paced(items: Iterable[Sentence]) -> Iterator[tuple[Sentence, float]]:
@@ -238,13 +616,15 @@ def _speak(
 ) -> Iterator[tuple[Audio, SentenceTiming]]:
     if not np.isfinite(pitch) or abs(pitch) > MAX_PITCH:
         raise InputError(f"pitch must be between -{MAX_PITCH:g} and {MAX_PITCH:g} semitones")
+    check_speed(speed)
+    tempo = Tempo(voice, speed, lang)
     offset = 0.0
     for index, (sentence, pause) in enumerate(items):
-        audio = tts.synthesize(sentence.spoken, voice, speed=speed, lang=lang)
+        audio, factor = tempo.speak(sentence.spoken)
         x = audio.samples[0]
-        if pitch:
-            x = shift_pitch(x, audio.rate, pitch)
-        gap = np.zeros(int(pause * audio.rate), np.float32)
+        if pitch or factor != 1.0:
+            x = dsp.psola(x, audio.rate, pitch, factor)  # one pass: formants kept, exact length
+        gap = np.zeros(int(pause / speed * audio.rate), np.float32)  # pauses keep the pace too
         start = offset + gap.size / audio.rate
         end = start + x.size / audio.rate
         words = word_times(sentence.spoken, start, end, lang)
@@ -256,13 +636,49 @@ def _speak(
 
 
 def shift_pitch(x: np.ndarray, rate: int, semitones: float) -> np.ndarray:
-    """Shift pitch by `semitones` keeping duration (librosa: phase-vocoder stretch, then soxr)."""
-    import librosa
+    """Shift pitch by `semitones` keeping duration and formants (PSOLA, see voicebox.dsp)."""
+    return dsp.pitch_shift(x, rate, semitones)
 
-    if x.size < 2048:
-        return x
-    y = librosa.effects.pitch_shift(x, sr=rate, n_steps=semitones, res_type="soxr_hq")
-    return np.clip(y, -1.0, 1.0).astype(np.float32)
+
+def check_speed(speed: float) -> None:
+    """Refuse a speaking rate outside what the voices can be made to do (InputError)."""
+    if not np.isfinite(speed) or not tts.MIN_SPEED <= speed <= tts.MAX_SPEED:
+        raise InputError(
+            f"speed must be between {tts.MIN_SPEED:g} and {tts.MAX_SPEED:g}, got {speed:g}"
+        )
+
+
+class Tempo:
+    """Speak at exactly the asked speed: the engine's own speed control first (natural rhythm),
+    then the stretch factor that corrects what it missed (Piper at 2.0 is only ~1.5x faster).
+
+    What a voice misses is measured by also speaking the first sentences at speed 1, until
+    CALIBRATE_SECONDS of it are heard; from then on their ratio is used, per voice, speed and
+    language, for the rest of the process (so only the first few sentences cost twice).
+    """
+
+    CALIBRATE_SECONDS = 8.0
+    _measured: dict[tuple[str, float, str], list[float]] = {}
+    """(voice, speed, lang) -> [seconds at speed 1, seconds at the engine's speed]."""
+
+    def __init__(self, voice: str | dict[str, float], speed: float, lang: str) -> None:
+        self.voice, self.speed, self.lang = voice, float(speed), lang
+        key = voice if isinstance(voice, str) else json.dumps(voice, sort_keys=True)
+        self.seen = self._measured.setdefault((key, self.speed, lang), [0.0, 0.0])
+
+    def speak(self, text: str) -> tuple[Audio, float]:
+        """The engine's audio for `text` and the length factor that brings it to the asked pace."""
+        audio = tts.synthesize(text, self.voice, speed=self.speed, lang=self.lang)
+        if self.speed == 1.0 or audio.frames == 0:
+            return audio, 1.0
+        if self.seen[0] < self.CALIBRATE_SECONDS:
+            plain = tts.synthesize(text, self.voice, speed=1.0, lang=self.lang).duration
+            self.seen[0] += plain
+            self.seen[1] += audio.duration
+        else:
+            plain = audio.duration * self.seen[0] / self.seen[1]
+        factor = plain / self.speed / audio.duration
+        return audio, 1.0 if abs(factor - 1.0) < 0.01 else factor
 
 
 def word_times(spoken: str, start: float, end: float, lang: str) -> list[Timing]:
@@ -291,35 +707,46 @@ def word_times(spoken: str, start: float, end: float, lang: str) -> list[Timing]
 # ---------------------------------------------------------------- timing files
 
 
-def _clock(seconds: float, sep: str) -> str:
-    ms = int(round(seconds * 1000))
-    h, rest = divmod(ms, 3_600_000)
-    m, rest = divmod(rest, 60_000)
-    s, ms = divmod(rest, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+def subtitle_cues(timings: Iterable[SentenceTiming]) -> list[subtitles.Cue]:
+    """Readable cues (≤ 2 lines of 42 characters, ≤ 7 s) of the text as written, timed by the
+    words as spoken; a cue never spans two sentences."""
+    groups = []
+    for t in timings:
+        tokens = t.text.split()
+        if not t.words:
+            groups.append(subtitles.spread(t.text, t.start, t.end))
+        elif len(tokens) == len(t.words):
+            groups.append(subtitles.project(tokens, [1.0] * len(tokens), t.words))
+        else:  # "5 pm" was said "five p m": each written token stands for the words it became
+            weights = [float(len(normalize(token).split())) for token in tokens]
+            groups.append(subtitles.project(tokens, weights, t.words))
+    return subtitles.cues(groups)
 
 
-def to_srt(timings: Iterable[Timing]) -> str:
-    """SubRip subtitles, one cue per sentence."""
-    cues = [
-        f"{i}\n{_clock(t.start, ',')} --> {_clock(t.end, ',')}\n{t.text}\n"
-        for i, t in enumerate(timings, 1)
-    ]
-    return "\n".join(cues)
+def to_srt(timings: Iterable[SentenceTiming]) -> str:
+    """SubRip subtitles in readable cues (see `subtitle_cues`)."""
+    return subtitles.to_srt(subtitle_cues(timings))
 
 
-def to_vtt(timings: Iterable[Timing]) -> str:
-    """WebVTT subtitles, one cue per sentence."""
-    cues = [f"{_clock(t.start, '.')} --> {_clock(t.end, '.')}\n{t.text}\n" for t in timings]
-    return "WEBVTT\n\n" + "\n".join(cues)
+def to_vtt(timings: Iterable[SentenceTiming]) -> str:
+    """WebVTT subtitles in readable cues (see `subtitle_cues`)."""
+    return subtitles.to_vtt(subtitle_cues(timings))
 
 
-def timings_json(timings: list[SentenceTiming], voice: str, rate: int, duration: float) -> str:
-    """Sentence and word timings as a JSON document."""
+def timings_json(
+    timings: list[SentenceTiming],
+    voice: str,
+    rate: int,
+    duration: float,
+    levelled: dict | None = None,
+) -> str:
+    """Sentence and word timings as a JSON document; `levelled` is what loudness levelling
+    measured on the output (loudness LUFS, true_peak dBTP, gain_db, limited_db), when asked."""
     doc = {
         "voice": voice,
         "rate": rate,
         "duration": round(duration, 3),
+        **({"levelled": levelled} if levelled else {}),
         "sentences": [
             {**asdict(t), "start": round(t.start, 3), "end": round(t.end, 3)} for t in timings
         ],
@@ -335,26 +762,35 @@ ENGINES = ("stock", "voicebox")
 
 def read_like(
     text: str,
-    reference: Audio,
+    reference: Audio | str | os.PathLike[str],
     reference_text: str | None = None,
     seed: int | None = None,
     nfe: int = 16,
     guidance: float = GUIDANCE,
     progress: Progress | None = None,
+    *,
+    consent: provenance.Consent | provenance.ConsentRecord | None,
 ) -> Speech:
-    """Read English `text` in the voice of `reference` (3–10 s of speech) with our Voicebox model,
-    sentence by sentence (zero-shot: the reference is the prompt, only the new words are generated).
+    """Read English `text` in the voice of `reference` (3–10 s of speech, or a file) with our
+    Voicebox model, sentence by sentence (zero-shot: the reference is the prompt, only the new
+    words are generated).
 
-    `reference_text` is the reference's transcript (whisper's when absent); `seed` fixes the result.
+    `consent` is required: the speaker's `provenance.Consent` (recorded in the ledger, and in the
+    returned Speech's `consent`, once the reference is accepted), or a record from an earlier call
+    on the same reference. A silent reference is refused and a long one trimmed to its best 10 s
+    before any model work. `reference_text` is the reference's transcript (whisper's when absent).
     """
     from ..model.checkpoint import find
+    from ..safety import accept_reference
 
     find(None, "audio")  # NotReadyError (one line) before any work when no model is trained
-    if reference.duration < 1.0:
-        raise InputError("the reference voice needs at least 1 s of speech (3-10 s is best)")
+    provenance.check_consent(consent)  # cheap: refuse before any work
     items = sentences(text, "en")
     if not items:
         raise InputError("nothing to read: the text has no words")
+    accepted = accept_reference(reference, reference_text)
+    reference, reference_text = accepted.audio, accepted.text
+    record = provenance.grant(consent, reference)  # only once the reference is accepted
     if reference_text is None:
         from ..engines.asr import transcribe_text
 
@@ -372,7 +808,7 @@ def read_like(
         offset = end
         if progress:
             progress(index + 1, len(items))
-    return Speech(Audio(np.concatenate(chunks), rate), timings, "voicebox")
+    return Speech(Audio(np.concatenate(chunks), rate), timings, "voicebox", record)
 
 
 def _zero_shot(

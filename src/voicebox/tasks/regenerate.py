@@ -8,12 +8,17 @@ text, and only the span's samples change — every sample outside it is the inpu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .. import provenance
 from ..audio import Audio, check_samples, resample
 from ..errors import EngineError, InputError, VoiceboxError
 from ..model.config import GUIDANCE
+
+if TYPE_CHECKING:
+    from ..model.sample import MaskSpec
 
 CONTEXT_S = 3.0
 """Seconds of the recording on each side of the span given to the model as its context."""
@@ -129,15 +134,8 @@ def regenerate_piece(
     return splice(audio.samples, a, b, piece, int(CROSSFADE_S * rate))
 
 
-def regenerate(
-    audio: Audio,
-    start: float,
-    end: float,
-    text: str | None = None,
-    options: Options | None = None,
-) -> Audio:
-    """`audio` with [start, end) seconds spoken anew by the model: `text` there (default: what whisper
-    hears there), the neighbourhood as context. Samples outside the span are untouched."""
+def check_span(audio: Audio, start: float, end: float, text: str | None = None) -> tuple[int, int]:
+    """Samples [a, b) of the span [start, end) seconds, or InputError when it cannot be regenerated."""
     check_samples(audio.samples, audio.rate)
     rate, n = audio.rate, audio.frames
     if not (np.isfinite(start) and np.isfinite(end)) or not 0 <= start < end:
@@ -149,10 +147,58 @@ def regenerate(
         raise InputError(f"span {start}-{end} s is too short to regenerate (at least 0.07 s)")
     if text is not None and not text.split():
         raise InputError("--text is empty; give the words said in the span")
+    return a, b
+
+
+def regenerate(
+    audio: Audio,
+    start: float,
+    end: float,
+    text: str | None = None,
+    options: Options | None = None,
+    *,
+    consent: provenance.Consent | provenance.ConsentRecord | None,
+) -> Audio:
+    """`audio` with [start, end) seconds spoken anew by the model: `text` there (default: what whisper
+    hears there), the neighbourhood as context. Samples outside the span are untouched.
+
+    The model speaks in the recorded person's voice, so `consent` is required: their
+    `provenance.Consent` (recorded in the ledger here) or a record `provenance.grant` made for
+    this recording."""
+    provenance.check_consent(consent)
+    a, b = check_span(audio, start, end, text)
     require_model()
+    provenance.grant(consent, audio)
     said = text.split() if text is not None else None
     joined = regenerate_piece(audio, a, b, said, None, options)
+    rate = audio.rate
     return Audio(np.concatenate([audio.samples[:, :a], joined, audio.samples[:, b:]], axis=1), rate)
+
+
+def infill(
+    text: str,
+    context: Audio | None = None,
+    mask: MaskSpec = None,
+    nfe: int = 16,
+    guidance: float = GUIDANCE,
+    solver: str = "midpoint",
+    seed: int | None = None,
+    *,
+    consent: provenance.Consent | provenance.ConsentRecord | None = None,
+    **kwargs: object,
+) -> Audio:
+    """The Voicebox model's infill (voicebox.model.sample.infill): plain TTS without a context;
+    with one it speaks in the context's voice, which needs the speaker's `consent` (recorded in
+    the ledger; `voicebox.provenance.write_sidecar` puts it beside a saved file)."""
+    from ..model import sample
+
+    if context is not None:
+        provenance.check_consent(consent)
+        check_samples(context.samples, context.rate, "context")
+        name = kwargs.get("checkpoint_name")
+        sample.load_models(name if isinstance(name, str) else None)  # NotReadyError first
+        provenance.grant(consent, context)
+    return sample.infill(text, context, mask, nfe, guidance, solver, seed, **kwargs)  # type: ignore[arg-type]
 
 
 def splice(orig: np.ndarray, a: int, b: int, piece: np.ndarray, fade: int) -> np.ndarray:

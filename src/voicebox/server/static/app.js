@@ -58,17 +58,125 @@ function objectUrl(key, blob) {
   return state.urls[key];
 }
 
-function fail(err) {
-  $("error").hidden = false;
-  $("error").textContent = err.message || String(err);
+// ---------------------------------------------------------------- errors, written for the page
+
+// The control each request field is set with, per task; "_" is where other errors of the task go.
+const CONTROLS = {
+  source: { _: "record" },
+  clean: { engine: "clean-engine", strength: "clean-strength", dehum: "clean-dehum",
+           loudness: "clean-loudness", file: "file", _: "clean-go" },
+  speech: { input: "read-text", text: "read-text", voice: "read-voice", blend: "read-blend-voice",
+            speed: "read-speed", pitch: "read-pitch", lang: "read-lang", _: "read-go" },
+  transcribe: { file: "file", _: "transcribe-go" },
+  edit: { transcript: "words", replace: "words", delete: "words", occurrence: "words",
+          file: "file", _: "edit-go" },
+};
+// How the page names a field (its label), for messages that name it as a request or flag would.
+const LABELS = {
+  engine: "Engine", strength: "Strength", dehum: "Remove hum", loudness: "Loudness",
+  input: "The text", text: "The text", voice: "Voice", blend: "Blend with", speed: "Speed",
+  pitch: "Pitch", lang: "Language", transcript: "The edited words", replace: "The edited words",
+  delete: "The edited words", occurrence: "The edited words", file: "The audio file",
+};
+const ALIASES = { language: "lang", "insert-after": "transcript", subtitles: "transcript" };
+
+class PageError extends Error {
+  constructor(message, field) { super(message); this.field = field; }
+}
+
+function fieldOf(message, task) {
+  const known = CONTROLS[task] || {};
+  const name = (n) => { n = n.toLowerCase(); n = ALIASES[n] || n; return n in known ? n : null; };
+  const lead = message.match(/^(?:params\.|body\.)?([a-z_]+):/i);  // "pitch: Input should be ..."
+  if (lead && name(lead[1])) return name(lead[1]);
+  for (const m of message.matchAll(/--([a-z][\w-]*)|'([a-z_]+)'/gi)) {  // a flag, or 'field'
+    if (name(m[1] || m[2])) return name(m[1] || m[2]);
+  }
+  for (const m of message.matchAll(/[a-z]+/gi)) if (name(m[0]) && m[0] !== "file") return name(m[0]);
+  const audio = /^\S+\.\w{2,5}: |readable audio|decode|no audio|samples|sample rate|channels|upload/i;
+  if (known.file && audio.test(message)) return "file";
+  return "_";
+}
+
+// Rewrite what the server says in command-line terms (--pitch, `voicebox voices`, field names)
+// into the words on this page.
+function forPage(message, field) {
+  const label = (f) => LABELS[ALIASES[f] || f] || f.replace(/[-_]/g, " ");
+  let text = message
+    .replace(/list them with `voicebox voices`/g, "pick one from the Voice list")
+    .replace(/`voicebox voices`/g, "the Voice list")
+    .replace(/in the 'file' field/g, "as an audio file")
+    .replace(/(?:with|run|try)?\s*`voicebox [^`]*`/g, " on the server's command line")
+    .replace(/\buse --voice (\S+)/g, "pick the voice $1")
+    .replace(/--([a-z][\w-]*)/gi, (_, f) => label(f).toLowerCase())
+    .replace(/'(input|file|transcript)'/g, (_, f) => label(f).toLowerCase());
+  const lead = text.match(/^(?:params\.|body\.)?([a-z_]+): Input should be (.*)$/i);
+  if (lead) {
+    const rule = lead[2]
+      .replace(/^greater than or equal to/, "at least")
+      .replace(/^less than or equal to/, "at most")
+      .replace(/^greater than/, "more than")
+      .replace(/^less than/, "less than")
+      .replace(/^a valid number.*$/, "a number");
+    text = label(lead[1]) + " must be " + rule;
+  } else if (field !== "_" && text.startsWith(field + " ")) {
+    text = label(field) + text.slice(field.length);
+  }
+  text = text.replace(/\s+/g, " ").trim();
+  if (/^[a-z]+\s/.test(text)) text = text.charAt(0).toUpperCase() + text.slice(1);  // not a file name
+  return text + (/[.!?]$/.test(text) ? "" : ".");
+}
+
+function clearErrors(task) {
+  for (const el of document.querySelectorAll(task ? `.field-error[data-task="${task}"]` : ".field-error")) {
+    const control = $(el.dataset.control);
+    if (control) {
+      for (const c of [control, control.closest("label")]) if (c) c.classList.remove("invalid");
+      control.removeAttribute("aria-invalid");
+    }
+    el.remove();
+  }
+}
+
+// Show an error next to the control that caused it (the task's button when it is no one control).
+function fail(err, task) {
+  const raw = err.message || String(err);
+  if (!task) {  // not tied to a control (the server is unreachable, say)
+    $("error").hidden = false;
+    $("error").textContent = raw;
+    return;
+  }
+  const field = err.field || fieldOf(raw, task);
+  const id = (CONTROLS[task] || {})[field] || CONTROLS[task]._;
+  const control = $(id);
+  clearErrors(task);
+  const note = document.createElement("div");
+  note.className = "field-error";
+  note.setAttribute("role", "alert");
+  note.dataset.task = task;
+  note.dataset.control = id;
+  note.id = id + "-error";
+  note.textContent = forPage(raw, field);
+  const anchor = control.closest("label") || control;
+  anchor.insertAdjacentElement("afterend", note);
+  if (field !== "_") {
+    const shown = control.hidden ? anchor : control;  // the upload input hides inside its label
+    shown.classList.add("invalid");
+    control.setAttribute("aria-invalid", "true");
+    control.setAttribute("aria-describedby", note.id);
+    const clear = () => { shown.classList.remove("invalid"); control.removeAttribute("aria-invalid"); note.remove(); };
+    control.addEventListener("input", clear, { once: true });
+    control.addEventListener("change", clear, { once: true });
+  }
 }
 
 function clearError() { $("error").hidden = true; $("error").textContent = ""; }
 
-async function busy(button, work) {
+async function busy(button, task, work) {
   clearError();
+  clearErrors(task);
   button.disabled = true;
-  try { await work(); } catch (err) { fail(err); } finally { button.disabled = false; }
+  try { await work(); } catch (err) { fail(err, task); } finally { button.disabled = false; }
 }
 
 // ---------------------------------------------------------------- source audio
@@ -111,7 +219,7 @@ $("record").addEventListener("click", async () => {
     $("record").classList.add("recording");
     $("record").textContent = "■ Stop";
   } catch (err) {
-    fail(new Error("cannot record: " + err.message));
+    fail(new Error("cannot record: " + err.message), "source");
   }
 });
 
@@ -122,12 +230,23 @@ function numberOrNull(id) {
   return v === "" ? null : Number(v);
 }
 
-$("clean-go").addEventListener("click", () => busy($("clean-go"), async () => {
+// A number box's value, checked against its own min and max before anything is sent.
+function checkedNumber(id, field, what) {
+  const box = $(id);
+  if (box.validity.badInput) throw new PageError(LABELS[field] + " must be a number.", field);
+  const v = numberOrNull(id);
+  if (v !== null && (v < Number(box.min) || v > Number(box.max))) {
+    throw new PageError(`${LABELS[field]} must be between ${box.min} and ${box.max} ${what}.`, field);
+  }
+  return v;
+}
+
+$("clean-go").addEventListener("click", () => busy($("clean-go"), "clean", async () => {
   const params = {
     engine: $("clean-engine").value,
-    strength: numberOrNull("clean-strength"),
+    strength: checkedNumber("clean-strength", "strength", "dB (empty for the default)"),
     dehum: $("clean-dehum").checked,
-    loudness: numberOrNull("clean-loudness"),
+    loudness: checkedNumber("clean-loudness", "loudness", "LUFS (empty to keep it)"),
     response_format: "wav",
   };
   const { blob } = await runJob("clean", params, state.source, $("clean-progress"));
@@ -179,7 +298,8 @@ function syncOutputs() {
 }
 for (const id of ["read-speed", "read-pitch", "read-blend"]) $(id).addEventListener("input", syncOutputs);
 
-$("read-go").addEventListener("click", () => busy($("read-go"), async () => {
+$("read-go").addEventListener("click", () => busy($("read-go"), "speech", async () => {
+  if (!$("read-text").value.trim()) throw new PageError("Type some text to read first.", "input");
   const params = {
     input: $("read-text").value,
     voice: $("read-voice").value || null,
@@ -235,7 +355,7 @@ function editedText() {
     .join(" ");
 }
 
-$("transcribe-go").addEventListener("click", () => busy($("transcribe-go"), async () => {
+$("transcribe-go").addEventListener("click", () => busy($("transcribe-go"), "transcribe", async () => {
   const { job, blob } = await runJob("transcribe", { response_format: "srt" }, state.source, $("transcribe-progress"));
   state.transcript = job.info.transcript;
   renderWords(state.transcript);
@@ -245,10 +365,10 @@ $("transcribe-go").addEventListener("click", () => busy($("transcribe-go"), asyn
   $("edit-go").disabled = false;
 }));
 
-$("edit-go").addEventListener("click", () => busy($("edit-go"), async () => {
+$("edit-go").addEventListener("click", () => busy($("edit-go"), "edit", async () => {
   const text = editedText();
   const original = state.transcript.segments.flatMap((s) => s.words.map((w) => w.text)).join(" ");
-  if (text === original) throw new Error("change a word first (click a word to edit it)");
+  if (text === original) throw new PageError("Change a word first: click a word to edit it.", "transcript");
   const params = { transcript: text, source: state.transcript, response_format: "wav" };
   const { job, blob } = await runJob("edit", params, state.source, $("edit-progress"));
   $("edit-result").hidden = false;
