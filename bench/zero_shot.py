@@ -161,6 +161,33 @@ def stock_rows(speakers: list[dict], sentences: int, log) -> list[dict]:  # noqa
     return rows
 
 
+def rtf_only(folder: str, speakers: list[dict], args, threads: int, load: float) -> None:  # noqa: ANN001
+    """Real-time factor of whole zero-shot calls (alignment, ODE at NFE 16, vocoder), no scoring."""
+    from voicebox.model import sample
+
+    os.environ["VOICEBOX_CHECKPOINT"] = folder
+    sample.load_models.cache_clear()
+    first = speakers[0]
+    sample.zero_shot(SENTENCES[0], first["prompt"], first["prompt_text"], nfe=2)  # warm-up
+    spent = spoken = 0.0
+    for i, v in enumerate(speakers):
+        t0 = time.perf_counter()
+        out = sample.zero_shot(SENTENCES[i % len(SENTENCES)], v["prompt"], v["prompt_text"], seed=0)
+        spent += time.perf_counter() - t0
+        spoken += out.duration
+    result = {
+        "command": "python bench/zero_shot.py " + " ".join(sys.argv[1:]),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "threads": threads,
+        "load_average_at_start": load,
+        "vocoder": sample.load_models(None).vocoder_name,
+        "calls": len(speakers),
+        "rtf": round(spent / spoken, 3),
+    }
+    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(result))
+
+
 def by_set(rows: list[dict]) -> dict:
     """Summary per eval set."""
     return {
@@ -177,6 +204,9 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "zero_shot.json"))
+    parser.add_argument(
+        "--rtf-only", action="store_true", help="time the model alone (idle machine) into --out"
+    )
     args = parser.parse_args()
     threads = int(os.environ["VOICEBOX_THREADS"])
     torch.set_num_threads(threads)
@@ -193,6 +223,9 @@ def main() -> None:
 
     specs = args.checkpoint or [str(checkpoint.find(None))]
     load_average = round(os.getloadavg()[0], 2)
+    if args.rtf_only:
+        rtf_only(specs[0].rpartition("=")[2], speakers, args, threads, load_average)
+        return
     base = stock_rows(speakers, args.sentences, log)
     base_sum = summary(base)
     systems = {}
