@@ -158,3 +158,12 @@ def save_tiny_checkpoint(cfg: object, folder: Path) -> Path:
         folder / "duration.pt", "duration", cfg, DurationNet(cfg.duration).state_dict(), 1
     )
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One untrained tiny checkpoint (configs/tiny.yaml) shared by the model entry-point tests."""
+    from voicebox.model.config import load_config
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml")
+    return save_tiny_checkpoint(cfg, tmp_path_factory.mktemp("tiny-ckpt"))

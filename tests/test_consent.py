@@ -18,24 +18,16 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from conftest import save_tiny_checkpoint, synthesise
+from conftest import synthesise
 from voicebox import provenance
 from voicebox.audio import Audio, save
 from voicebox.errors import InputError
 from voicebox.model import sample
-from voicebox.model.config import load_config
 from voicebox.provenance import Consent
 
-ROOT = Path(__file__).resolve().parents[1]
 SENTENCE = "The birch canoe slid on the smooth planks."
 STATEMENT = "I, Joe Example, agree to voicebox speaking in my voice for this test."
 torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cfg = load_config(ROOT / "configs" / "tiny.yaml")
-    return save_tiny_checkpoint(cfg, tmp_path_factory.mktemp("tiny-ckpt"))
 
 
 @pytest.fixture

@@ -591,25 +591,6 @@ def loudness(audio: Audio) -> float:
     return meter.integrated()
 
 
-def loudness_gain(
-    current_lufs: float, target_lufs: float, peak: float, limit: float = 0.99
-) -> float:
-    """Linear gain that brings `current_lufs` to `target_lufs` without pushing `peak` past `limit`."""
-    if not np.isfinite(current_lufs) or peak <= 0:
-        return 1.0
-    gain = 10 ** ((target_lufs - current_lufs) / 20)
-    if peak * gain > limit:
-        gain = limit / peak
-    return float(gain)
-
-
-def normalize_loudness(audio: Audio, target_lufs: float, peak: float = 0.99) -> Audio:
-    """Audio scaled to the target integrated loudness, limited so no sample exceeds `peak`."""
-    top = float(np.abs(audio.samples).max()) if audio.frames else 0.0
-    gain = loudness_gain(loudness(audio), target_lufs, top, peak)
-    return Audio(audio.samples * gain, audio.rate)
-
-
 TEMP_TAG = ".vbtmp-"
 """Temporary outputs are named `.NAME.vbtmp-HOST-PID-RANDOM.EXT`, so a rerun can tell its own
 stale leftovers (their process is gone) from another run's files in progress."""

@@ -81,18 +81,30 @@ def _pcm(audio: Audio) -> tuple[bytes, int]:
     return pcm.tobytes(), int(pcm.shape[0])
 
 
+def _entries(text: str) -> list[tuple[str, list[str]]]:
+    """(lower-case word, phones) for every word of `text`; InputError when there is none."""
+    entries = [(w.lower().replace("’", "'"), p) for w, p in g2p_words(text) if w]
+    if not entries:
+        raise InputError("text has no words to align")
+    return entries
+
+
+def _aligned(entries: list[tuple[str, list[str]]], pcm: bytes):  # noqa: ANN202 - Alignment
+    """The forced alignment of `entries` to `pcm`, or AudioError. Call under _lock."""
+    alignment = _run_alignment(entries, pcm)
+    if alignment is None:
+        raise AudioError("forced alignment failed: the audio does not match the text")
+    return alignment
+
+
 def _sphinx_segments(
     audio: Audio, text: str
 ) -> tuple[list[tuple[str, float, float]], list[WordTiming], int]:
     """(phone, start s, end s) and word timings from a two-pass forced alignment."""
-    entries = [(w.lower().replace("’", "'"), p) for w, p in g2p_words(text) if w]
-    if not entries:
-        raise InputError("text has no words to align")
+    entries = _entries(text)
     pcm, n = _pcm(audio)
     with _lock:
-        alignment = _run_alignment(entries, pcm)
-        if alignment is None:
-            raise AudioError("forced alignment failed: the audio does not match the text")
+        alignment = _aligned(entries, pcm)
         phones: list[tuple[str, float, float]] = []
         timings: list[WordTiming] = []
         for word in alignment:
@@ -162,12 +174,7 @@ def align(audio: Audio, text: str) -> tuple[list[str], list[int]]:
 def score(audio: Audio, text: str) -> float:
     """Acoustic log-likelihood of `audio` saying `text` under forced alignment: of two texts for the
     same audio, the higher-scoring one is the better account of what is said."""
-    entries = [(w.lower().replace("’", "'"), p) for w, p in g2p_words(text) if w]
-    if not entries:
-        raise InputError("text has no words to align")
+    entries = _entries(text)
     pcm, _ = _pcm(audio)
     with _lock:
-        alignment = _run_alignment(entries, pcm)
-        if alignment is None:
-            raise AudioError("forced alignment failed: the audio does not match the text")
-        return float(sum(w.score for w in alignment))
+        return float(sum(w.score for w in _aligned(entries, pcm)))
