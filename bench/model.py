@@ -4,7 +4,7 @@ Usage: .venv/bin/python bench/model.py [--quick] [--checkpoint checkpoints/small
        [--vocoder runs/small-vocoder] [--out bench/results/model.json]
 
 Zero-shot: held-out synthetic speakers (never trained on; prompt and target synthesised with the
-`voicebox.model.synth` recipe) and real voices from ../shared/data/speech. Each target sentence is read
+`voicebox.model.training.synth` recipe) and real voices from ../shared/data/speech. Each target sentence is read
 by (a) the model, prompted with 3–6 s of the voice, and (b) the baseline: the one bundled voice (no blend)
 whose resemblyzer embedding is nearest to the prompt, read by its own engine. Scores: whisper tiny.en WER
 (pooled), speaker similarity of the output to ANOTHER clip of the same speaker (not the prompt), DNSMOS
@@ -18,10 +18,10 @@ bench/vocoder.py. Skips the real voices cleanly when the shared data folder is a
 from __future__ import annotations
 
 import argparse
+import functools
 import inspect
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -47,11 +47,20 @@ PARTS = ("audio", "duration", "vocoder")
 
 
 def norm_words(text: str) -> str:
-    """Lower-case words, numbers spelled out, punctuation dropped (for WER)."""
+    """Text as compared for WER: whisper's English normaliser (the usual one for TTS WER: case,
+    punctuation, numbers, British and American spellings alike, so "neighbour" read right is not
+    an error), after our own normaliser has spelled out what the reader was asked to say."""
     from voicebox.text import normalize
 
-    spoken = normalize(text).lower().replace("-", " ")
-    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", spoken).split())
+    spoken = normalize(text).replace("-", " ")
+    return " ".join(_whisper_normalizer()(spoken).split())
+
+
+@functools.cache
+def _whisper_normalizer():  # noqa: ANN202 - whisper_normalizer's EnglishTextNormalizer
+    from whisper_normalizer.english import EnglishTextNormalizer
+
+    return EnglishTextNormalizer()
 
 
 def mono16k(audio: Audio) -> Audio:
@@ -88,7 +97,7 @@ def rtf_call(fn, *args, **kwargs) -> tuple[Audio, float]:  # noqa: ANN001
 
 def held_out_voices(n: int, seed: int) -> list[dict]:
     """Held-out synthetic speakers: a 3–6 s prompt, another clip, and a new target sentence each."""
-    from voicebox.model.synth import Speaker, _synthesize, generated_sentence, pad_silence
+    from voicebox.model.training.synth import Speaker, _synthesize, generated_sentence, pad_silence
 
     recipe = json.loads((ROOT / "data" / "synth-v1" / "corpus.json").read_text())
     speakers = [Speaker(**s) for s in recipe["speakers"] if s.get("held_out")][:n]
@@ -420,7 +429,7 @@ def infill_bench(items: list[tuple[str, Audio, str]], seed: int, log) -> dict:  
 
 def infill_items(voices: list[dict], limit: int, seed: int) -> list[tuple[str, Audio, str]]:
     """Sentences with known text: held-out synthetic speakers' other clips and LJ Speech files."""
-    from voicebox.model.synth import _synthesize, pad_silence
+    from voicebox.model.training.synth import _synthesize, pad_silence
 
     rng = np.random.default_rng(seed + 1)
     out = []
@@ -485,7 +494,7 @@ def main() -> None:
     speakers = held_out_voices(n_held, args.seed) + real_voices(n_real)
     targets = args.targets or (1 if args.quick else 3)
     from voicebox.model import sample
-    from voicebox.model.synth import generated_sentence
+    from voicebox.model.training.synth import generated_sentence
 
     rng = np.random.default_rng(args.seed + 2)  # more sentences per voice: a steadier WER
     voices = [

@@ -39,7 +39,7 @@ def main() -> None:
 
     os.environ["VOICEBOX_CHECKPOINT"] = args.checkpoint
     from voicebox.model import sample
-    from voicebox.model.synth import generated_sentence
+    from voicebox.model.training.synth import generated_sentence
 
     voices = bench.held_out_voices(args.voices, args.seed)
     rng = np.random.default_rng(args.seed + 1)

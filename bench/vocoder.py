@@ -32,8 +32,9 @@ import torch  # noqa: E402
 
 from model import SPEECH, held_out_voices, norm_words  # noqa: E402  (bench/model.py)
 from voicebox.audio import Audio, load  # noqa: E402
+from voicebox.model.checkpoint import load_vocoder  # noqa: E402
 from voicebox.model.features import MEL, audio_to_mel  # noqa: E402
-from voicebox.model.vocoder import griffin_lim, load_vocoder  # noqa: E402
+from voicebox.model.vocoder import griffin_lim  # noqa: E402
 
 EVAL_SETS = ("eval_librispeech_test_other10", "eval_libritts_test10", "eval_vctk42")
 
@@ -92,7 +93,7 @@ def synthetic_bench(systems: list[str], vocoders: dict, n_voices: int, gl_iters:
     if not (ROOT / "data" / "synth-v1" / "corpus.json").is_file():
         return {"skipped": "data/synth-v1/corpus.json not found (voicebox data synth recipe)"}
     from voicebox.engines import speaker
-    from voicebox.model.synth import _synthesize, generated_sentence, pad_silence
+    from voicebox.model.training.synth import _synthesize, generated_sentence, pad_silence
 
     rng = np.random.default_rng(5)
     sims: dict[str, list[float]] = {s: [] for s in systems}

@@ -11,7 +11,11 @@ import soundfile as sf
 from voicebox.batch.runner import run_batch
 
 ray = pytest.importorskip("ray")
-pytestmark = [pytest.mark.ray, pytest.mark.filterwarnings("ignore::DeprecationWarning:ray")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.ray,
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:ray"),
+]
 
 
 def test_ray_outputs_match_the_local_pool_byte_for_byte(tmp_path):

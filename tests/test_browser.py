@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import serving
+from helpers import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 SENTENCE = "Please bring the yellow umbrella to the garden tomorrow morning."
@@ -26,7 +26,10 @@ FLAGS = [
     "--disable-sync",
 ]
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium at /usr/bin")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium at /usr/bin"),
+]
 sync_api = pytest.importorskip("playwright.sync_api")
 
 

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import hum, mix, pink_noise
+from helpers import hum, mix, pink_noise
+from voicebox import dsp
 from voicebox.audio import Audio, load, loudness, resample
 from voicebox.engines import denoise
 from voicebox.errors import InputError
-from voicebox.tasks import hum as hum_mod
 from voicebox.tasks.clean import clean, clean_file
 
 VOICEBOX = Path(sys.executable).parent / "voicebox"
@@ -97,10 +97,10 @@ def test_hum_detected_and_notched(speech_fixture: Audio, base: float) -> None:
     rate = speech_fixture.rate
     x = speech_fixture.samples[0]
     noisy = x + 0.05 * hum(len(x), rate, base)
-    lines = hum_mod.detect(noisy[None], rate)
+    lines = dsp.detect_hum(noisy[None], rate)
     assert lines and lines[0] == base
     assert all(abs(f / base - round(f / base)) < 1e-9 for f in lines)
-    notch = hum_mod.Notch(lines, rate, 1)
+    notch = dsp.Notch(lines, rate, 1)
     out = np.concatenate([notch(noisy[None, i : i + 5_000]) for i in range(0, len(x), 5_000)], 1)
     residual = out[0] - x
     t = np.arange(len(x)) / rate
@@ -108,8 +108,8 @@ def test_hum_detected_and_notched(speech_fixture: Audio, base: float) -> None:
     hum_before = abs(np.dot(noisy - x, probe))
     hum_after = abs(np.dot(residual[rate:], probe[rate:])) * len(x) / (len(x) - rate)
     assert hum_after < 0.05 * hum_before
-    assert hum_mod.detect(x[None], rate) == []
-    assert hum_mod.detect(mix(x, pink_noise(len(x)), 5.0)[None], rate) == []
+    assert dsp.detect_hum(x[None], rate) == []
+    assert dsp.detect_hum(mix(x, pink_noise(len(x)), 5.0)[None], rate) == []
 
 
 def test_clean_file_streams_and_reports(tmp_path: Path, noisy_fixture: tuple[Audio, Audio]) -> None:

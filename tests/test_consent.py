@@ -18,7 +18,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from conftest import synthesise
+from helpers import synthesise
 from voicebox import provenance
 from voicebox.audio import Audio, save
 from voicebox.errors import InputError

@@ -9,20 +9,20 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import synthesise
+from helpers import synthesise
 from voicebox.audio import Audio
 from voicebox.errors import InputError
 from voicebox.model.align import align, align_words, to_frames
-from voicebox.model.corpus_io import ManifestWriter, Utterance, read_manifest
-from voicebox.model.data import (
+from voicebox.model.features import MEL, frames_for
+from voicebox.model.phones import PHONE_ID, SIL, g2p, ipa_to_arpabet
+from voicebox.model.training.corpus_io import ManifestWriter, Utterance, read_manifest
+from voicebox.model.training.data import (
     Corpus,
     MelPhoneDataset,
     WaveMelDataset,
     collate_mel_phone,
     collate_wave_mel,
 )
-from voicebox.model.features import MEL, frames_for
-from voicebox.model.phones import PHONE_ID, SIL, g2p, ipa_to_arpabet
 
 FIRST = "The birch canoe slid on the smooth planks."
 SECOND = "Rice is often served in round bowls."
@@ -98,6 +98,36 @@ def test_align_synthesised_speech(two_sentences):
     mid = int((gap_start + 0.3) * MEL.fps)
     assert frame_phones[mid] == SIL
     assert align(audio, text) == (phones, durations)
+
+
+def test_spread_words_covers_the_speech_evenly(two_sentences):
+    from voicebox.model.align import spread_words
+
+    audio, _ = two_sentences
+    text = f"{FIRST} {SECOND}"
+    phones, durations, words = spread_words(audio, text)
+    assert sum(durations) == frames_for(audio.frames) and min(durations) >= 1
+    assert [p for p in phones if p != SIL] == [p for p in g2p(text) if p != SIL]
+    assert [w.text for w in words] == [w.lower().strip(".") for w in text.split()]
+    assert 0.2 <= words[0].start <= 0.45 and words[-1].end <= audio.duration - 0.2
+
+
+def test_a_context_that_does_not_align_still_gets_phones(two_sentences, monkeypatch):
+    """The model's context alignment falls back (recogniser's words, then even spread) instead of
+    failing the whole edit when forced alignment finds no path."""
+    from voicebox.errors import AudioError
+    from voicebox.model import align as align_module
+    from voicebox.model import sample
+
+    audio, _ = two_sentences
+
+    def no_path(*_a, **_k):
+        raise AudioError("forced alignment failed: the audio does not match the text")
+
+    monkeypatch.setattr(align_module, "align_words", no_path)
+    ctx = sample._align(audio, f"{FIRST} {SECOND}")
+    assert sum(ctx.durations) == frames_for(audio.frames)
+    assert len(ctx.words) == len(f"{FIRST} {SECOND}".split())
 
 
 def test_align_rejects_empty_audio():
@@ -204,7 +234,7 @@ def _check_corpus(root, n: int) -> list[Utterance]:
 
 
 def test_synth_tiny_corpus_and_resume(tmp_path):
-    from voicebox.model.synth import synth
+    from voicebox.model.training.synth import synth
 
     synth(tmp_path, hours=1.0, seed=3, n_speakers=3, n_held_out=1, max_utterances=2, packs=())
     first = _check_corpus(tmp_path, 2)
@@ -218,7 +248,7 @@ def test_synth_tiny_corpus_and_resume(tmp_path):
 
 
 def test_prepare_ljspeech_layout(tmp_path):
-    from voicebox.model.prepare import prepare
+    from voicebox.model.training.prepare import prepare
 
     src = tmp_path / "LJSpeech"
     (src / "wavs").mkdir(parents=True)
@@ -235,7 +265,7 @@ def test_prepare_ljspeech_layout(tmp_path):
 
 
 def test_prepare_rejects_unknown_layout(tmp_path):
-    from voicebox.model.prepare import prepare
+    from voicebox.model.training.prepare import prepare
 
     with pytest.raises(InputError):
         prepare(tmp_path, tmp_path / "out")

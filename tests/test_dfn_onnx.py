@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import hum, mix, pink_noise
+from helpers import hum, mix, pink_noise
 from voicebox.audio import Audio, resample
 from voicebox.engines import denoise, dfn_onnx
 

@@ -45,7 +45,7 @@ def pyloudnorm_lufs(x: np.ndarray, rate: int) -> float:
 
 @pytest.fixture(scope="module")
 def voice() -> Audio:
-    from conftest import synthesise
+    from helpers import synthesise
 
     return synthesise("The birch canoe slid on the smooth planks. Glue the sheet to the blue.")
 

@@ -184,7 +184,7 @@ def test_cli_plan_and_errors(recording, tmp_path, monkeypatch, source):
 
     from voicebox.cli import app
 
-    monkeypatch.setattr("voicebox.tasks.transcribe.transcribe", lambda audio, **kw: source)
+    monkeypatch.setattr("voicebox.tasks.transcribe.transcribe_file", lambda path, **kw: source)
     wav = tmp_path / "in.wav"
     save(recording, wav)
     before = wav.read_bytes()
@@ -213,7 +213,7 @@ def test_merge_rejects_overlap():
 
 
 def test_renditions_are_ranked_by_what_whisper_hears_first() -> None:
-    from conftest import synthesise
+    from helpers import synthesise
     from voicebox.tasks.edit import _heard_share
 
     said = synthesise("He bought 50 jars of honey.")
@@ -337,3 +337,81 @@ def test_close_edits_are_merged_into_one_span(recording, source, monkeypatch):
     keys = [edit_module.normalize(w.text) for w in source.words]
     between = keys[keys.index("bread") + 1 : keys.index("jar")]  # "and a", as the recogniser heard
     assert _words(step.new) == ["rolls", *between, "pot"], result.plan.describe()
+
+
+def _tiled(recording: Audio, source: Transcript, copies: int) -> tuple[Audio, Transcript]:
+    """A long stereo recording: `copies` takes of the fixture, each followed by a second of quiet
+    noise, and its words timed on the long clock (the same words `source` times in one take)."""
+    from voicebox.engines.asr import Segment, Word
+
+    rate = recording.rate
+    rng = np.random.default_rng(0)
+    take = recording.samples[0]
+    unit = len(take) + rate
+    x = np.concatenate(
+        [np.concatenate([take, 0.002 * rng.standard_normal(rate).astype(np.float32)])] * copies
+    )
+    stereo = np.stack([x, 0.8 * x + 0.001 * rng.standard_normal(len(x)).astype(np.float32)])
+    segments = []
+    for k in range(copies):
+        t = k * unit / rate
+        for seg in source.segments:
+            words = [Word(w.text, w.start + t, w.end + t, w.probability) for w in seg.words]
+            segments.append(Segment(seg.text, seg.start + t, seg.end + t, words))
+    long = Audio(stereo.astype(np.float32), rate)
+    return long, Transcript(segments=segments, duration=long.duration, language="en")
+
+
+def test_streamed_edit_of_a_long_file_equals_the_edit_in_memory(
+    recording, source, tmp_path, monkeypatch
+):
+    """edit_file reads the file only around the cut (and a bounded speaker sample) and copies the
+    rest in blocks: every untouched sample is bit-exact, and the file equals `edit`'s result."""
+    import soundfile as sf
+
+    from voicebox.tasks.edit import edit_file
+    from voicebox.tasks.recording import OnDisk
+
+    long, heard = _tiled(recording, source, 14)  # 84 s: past the level and speaker windows
+    assert long.duration > 2 * max(edit_module.LEVEL_WINDOW_S, edit_module.SPEAKER_SAMPLE_S / 2)
+    src = tmp_path / "long.wav"
+    save(long, src, subtype="PCM_16")
+    loaded = Audio(sf.read(src, dtype="float32", always_2d=True)[0].T.copy(), long.rate)
+    spoken, said = edit_module._speak, {}
+
+    def once(*args):  # the voices sample afresh on each call: both edits get the same take
+        return said.setdefault(repr(args), spoken(*args))
+
+    monkeypatch.setattr(edit_module, "_speak", once)
+    reads: list[tuple[int, int]] = []
+    real_read = OnDisk.read
+    monkeypatch.setattr(
+        OnDisk, "read", lambda self, a, b: reads.append((a, b)) or real_read(self, a, b)
+    )
+    ask = dict(
+        replace=[("fresh bread", "cold milk")], occurrence=9, source=heard, voice="piper_joe"
+    )
+    out = tmp_path / "edited.wav"
+    streamed = edit_file(src, out, subtype="PCM_16", **ask)
+    assert streamed.path == out and streamed.audio is None
+    longest = max(b - a for a, b in reads)
+    assert longest <= edit_module.SPEAKER_SAMPLE_S * long.rate  # never the whole file at once
+    in_memory = edit(loaded, **ask)
+    assert streamed.plan.to_dict() == in_memory.plan.to_dict()
+    (step,) = streamed.plan.steps
+    assert step.generated and 8 * 6.05 < step.cut_start < 9 * 6.05  # in the ninth take
+    expected = tmp_path / "expected.wav"
+    save(in_memory.audio, expected, subtype="PCM_16")
+    got, want = sf.read(out, dtype="int16")[0], sf.read(expected, dtype="int16")[0]
+    assert np.array_equal(got, want)
+    original = sf.read(src, dtype="int16")[0]
+    rate = long.rate
+    a, b = round(step.cut_start * rate), round(step.cut_end * rate)
+    shift = round((step.out_end - step.out_start) * rate) - (b - a)
+    assert len(got) == len(original) + shift
+    assert np.array_equal(got[:a], original[:a])
+    assert np.array_equal(got[b + shift :], original[b:])
+    assert not np.array_equal(got[a : b + shift][: b - a], original[a:b])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["edited.wav", "edited.wav.provenance.json", "expected.wav", "long.wav"]
+    )

@@ -23,6 +23,7 @@ from voicebox.server.instructions import interpret
 from voicebox.server.settings import Settings
 from voicebox.tasks import read as reading
 from voicebox.tasks.transcribe import transcribe
+from voicebox.text import guess_language
 
 GERMAN = "Guten Morgen, wie geht es dir heute? Das Wetter ist schön."
 JAPANESE = "おはようございます。今日はとても良い天気です。"
@@ -245,7 +246,7 @@ def test_server_transcribes_and_translates_other_languages(client, japanese, ger
     ],
 )
 def test_guess_language_by_script_and_common_words(text, lang):
-    assert reading.guess_language(text) == lang
+    assert guess_language(text) == lang
 
 
 def test_japanese_text_is_read_by_a_japanese_voice_without_lang():

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from conftest import synthesise
+from helpers import synthesise
 
 SHORT = "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue background."
 

@@ -11,10 +11,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import save_tiny_checkpoint
+from helpers import save_tiny_checkpoint
 from voicebox.audio import Audio
 from voicebox.errors import InputError, NotReadyError
-from voicebox.model import checkpoint, sample
+from voicebox.model import checkpoint, flow, sample
 from voicebox.model.config import load_config
 from voicebox.model.duration import DurationNet, duration_loss, predict_durations
 from voicebox.model.features import MEL, frames_for, log_mel
@@ -164,11 +164,11 @@ def test_solvers_integrate_a_known_field():
     def field(x, t):
         return 2 * t * torch.ones_like(x)  # x(1) = x0 + 1
 
-    assert torch.allclose(sample.solve(field, x0, 8, "midpoint"), x0 + 1, atol=1e-6)
-    euler = sample.solve(field, x0, 8, "euler")
+    assert torch.allclose(flow.solve(field, x0, 8, "midpoint"), x0 + 1, atol=1e-6)
+    euler = flow.solve(field, x0, 8, "euler")
     assert torch.allclose(euler, x0 + 1 - 1 / 8, atol=1e-6)
     with pytest.raises(InputError):
-        sample.solve(field, x0, 8, "rk45")
+        flow.solve(field, x0, 8, "rk45")
 
 
 def test_guidance_combines_conditional_and_unconditional(cfg):
@@ -179,7 +179,7 @@ def test_guidance_combines_conditional_and_unconditional(cfg):
     ph = torch.randint(2, 41, (1, 20))
     t = torch.tensor(0.4)
     with torch.no_grad():
-        got = sample.guided_field(net, ctx, ph, None, 0.7)(x, t)
+        got = flow.guided_field(net, ctx, ph, None, 0.7)(x, t)
         vc = net(x, t.expand(1), ctx, ph, None)
         vu = net(x, t.expand(1), torch.zeros_like(ctx), torch.full_like(ph, NULL_ID), None)
     assert torch.allclose(got, vc + 0.7 * (vc - vu), atol=1e-5)
@@ -193,9 +193,9 @@ def test_sampling_is_seeded_and_keeps_unmasked_frames_bit_identical(cfg):
     ph = torch.randint(2, 41, (40,))
     gen = torch.zeros(40, dtype=torch.bool)
     gen[10:25] = True
-    a = sample.generate_mel(net, cfg.model, ph, ctx, gen, nfe=4, seed=3)
-    b = sample.generate_mel(net, cfg.model, ph, ctx, gen, nfe=4, seed=3)
-    c = sample.generate_mel(net, cfg.model, ph, ctx, gen, nfe=4, seed=4)
+    a = flow.generate_mel(net, cfg.model, ph, ctx, gen, nfe=4, seed=3)
+    b = flow.generate_mel(net, cfg.model, ph, ctx, gen, nfe=4, seed=3)
+    c = flow.generate_mel(net, cfg.model, ph, ctx, gen, nfe=4, seed=4)
     assert torch.equal(a, b)
     assert not torch.allclose(a[gen], c[gen])
     assert torch.equal(a[~gen], ctx[~gen])
@@ -343,7 +343,7 @@ def test_config_rejects_unknown_settings(tmp_path):
 
 
 def test_train_writes_checkpoints_logs_and_resumes(tmp_path):
-    from voicebox.model.train import train
+    from voicebox.model.training.train import train
 
     data = make_corpus(tmp_path / "corpus")
     out = tmp_path / "run"
@@ -376,7 +376,7 @@ def test_train_writes_checkpoints_logs_and_resumes(tmp_path):
 
 
 def test_train_reports_held_out_loss_and_never_trains_on_held_out_speakers(tmp_path):
-    from voicebox.model.train import train
+    from voicebox.model.training.train import train
 
     data = make_corpus(tmp_path / "corpus", n=8)
     config = tmp_path / "eval.yaml"
@@ -391,7 +391,7 @@ def test_train_reports_held_out_loss_and_never_trains_on_held_out_speakers(tmp_p
 
 
 def test_adversarial_vocoder_training_saves_and_resumes_its_discriminators(tmp_path):
-    from voicebox.model.train import train
+    from voicebox.model.training.train import train
 
     data = make_corpus(tmp_path / "corpus")
     plain, gan = tmp_path / "plain", tmp_path / "gan"
@@ -418,7 +418,7 @@ def test_adversarial_vocoder_training_saves_and_resumes_its_discriminators(tmp_p
 
 
 def test_ema_weights_apply_for_a_while_then_the_model_has_its_own():
-    from voicebox.model.train import EMA
+    from voicebox.model.training.train import EMA
 
     net = torch.nn.Linear(3, 2)
     ema = EMA(net, 0.5)

@@ -16,7 +16,7 @@ import soundfile as sf
 import torch
 from typer.testing import CliRunner
 
-from conftest import synthesise
+from helpers import synthesise
 from voicebox.audio import Audio, save
 from voicebox.errors import InputError, NotReadyError
 from voicebox.model import sample

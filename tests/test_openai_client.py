@@ -9,9 +9,10 @@ from collections.abc import Iterator
 import pytest
 import soundfile as sf
 
-from conftest import serving
+from helpers import serving
 
 openai = pytest.importorskip("openai")
+pytestmark = pytest.mark.slow  # a real `voicebox serve` subprocess with real engines
 
 TOKEN = "sk-voicebox-test"
 # Plain words whisper tiny.en hears reliably (Harvard sentences such as "birch canoe" it splits into other words).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from conftest import synthesise
+from helpers import synthesise
 from voicebox.audio import Audio
 from voicebox.provenance import detect
 from voicebox.tasks.read import read, read_stream

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import synthesise
+from helpers import synthesise
 from voicebox.audio import Audio
 from voicebox.errors import InputError
-from voicebox.model.data import Corpus, MelPhoneDataset
-from voicebox.model.features import MEL, audio_to_mel
-from voicebox.model.recipe import build, source_items, warp_factor, warp_mel
+from voicebox.model.features import MEL, audio_to_mel, warp_mel
+from voicebox.model.training.data import Corpus, MelPhoneDataset
+from voicebox.model.training.recipe import build, source_items, warp_factor
 
 TEXTS = ["The birch canoe slid on the smooth planks.", "Rice is often served in round bowls."]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import synthesise
+from helpers import synthesise
 from voicebox import safety
 from voicebox.audio import Audio, save
 from voicebox.errors import InputError
@@ -175,7 +175,7 @@ def test_read_like_refuses_a_silent_reference_before_recording_consent(
 ) -> None:
     from typer.testing import CliRunner
 
-    from conftest import save_tiny_checkpoint
+    from helpers import save_tiny_checkpoint
     from voicebox import provenance
     from voicebox.cli import app
     from voicebox.model import sample

@@ -77,8 +77,9 @@ class ToneBackend(Backend):
             progress(i + 1, len(sentences))
             yield tone(0.1 * len(s.split()), 22_050)
 
-    def clean(self, audio, engine, strength, dehum, loudness, progress) -> Audio:
-        self.calls.append(("clean", engine, strength, dehum, loudness))
+    def clean(self, audio, options, progress) -> Audio:
+        o = options
+        self.calls.append(("clean", o.engine, o.strength, o.dehum, o.loudness))
         self._wait(progress)
         progress(audio.duration, audio.duration)
         return Audio(audio.samples * 0.5, audio.rate)
@@ -519,6 +520,7 @@ def test_bind_rules():
         Settings(workers=0).validate()
 
 
+@pytest.mark.slow  # a `voicebox serve` subprocess
 def test_serve_refuses_public_bind_without_token():
     env = {**os.environ, "VOICEBOX_TOKEN": ""}
     proc = subprocess.run(

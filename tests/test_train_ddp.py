@@ -13,6 +13,8 @@ import pytest
 
 from test_model import TINY, make_corpus
 
+pytestmark = pytest.mark.slow  # two torchrun processes
+
 
 def _voicebox_script() -> str | None:
     local = Path(sys.executable).parent / "voicebox"

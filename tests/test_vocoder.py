@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from voicebox.model.checkpoint import load_vocoder
 from voicebox.model.features import MEL, log_mel
-from voicebox.model.vocoder import ISTFTHead, Vocoder, griffin_lim, load_vocoder, vocoder_loss
+from voicebox.model.training.vocoder_loss import vocoder_loss
+from voicebox.model.vocoder import ISTFTHead, Vocoder, griffin_lim
 
 
 def _tone(n: int) -> torch.Tensor:
@@ -80,7 +82,7 @@ def test_load_vocoder(tmp_path):
 
 
 def test_adversarial_loss_steps_the_discriminators_and_not_through_the_generator_loss():
-    from voicebox.model.discriminators import AdversarialVocoderLoss, Discriminators
+    from voicebox.model.training.discriminators import AdversarialVocoderLoss, Discriminators
 
     torch.manual_seed(0)
     wave = _tone(32 * MEL.hop)[None].repeat(2, 1)
@@ -106,7 +108,7 @@ def test_adversarial_loss_steps_the_discriminators_and_not_through_the_generator
 
 def test_discriminators_learn_to_tell_a_tone_from_noise():
     """The hinge loss falls when the discriminators see real tones against generated noise."""
-    from voicebox.model.discriminators import Discriminators, discriminator_hinge
+    from voicebox.model.training.discriminators import Discriminators, discriminator_hinge
 
     torch.manual_seed(0)
     disc = Discriminators(periods=(2, 3), resolutions=((256, 64),))

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import pink_noise
+from helpers import pink_noise
 from voicebox import provenance, watermark
 from voicebox.audio import Audio, encode, load, save
 from voicebox.errors import InputError

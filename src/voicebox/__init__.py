@@ -9,9 +9,9 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 __version__ = "0.1.0"
 
-from .api import EXPORTS  # noqa: E402
+from .api import SOURCES  # noqa: E402
 
-__all__ = sorted(EXPORTS)
+__all__ = sorted(SOURCES)
 
 
 def __getattr__(name: str) -> Any:  # noqa: ANN401

@@ -34,6 +34,19 @@ MAX_AMPLITUDE = 1e3
 """Float samples beyond this are not sound but a corrupt file (float audio lies within about ±1)."""
 WRITE_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".mp3": "MP3"}
 FFMPEG_WRITE = {".opus": ["-c:a", "libopus"], ".m4a": ["-c:a", "aac"], ".aac": ["-c:a", "aac"]}
+# The one set of audio extensions every command, the server and batch use.
+STREAM_EXTS = (".wav", ".flac", ".ogg", ".mp3")
+"""Written block by block as they are made (StreamWriter: clean, read, batch clean)."""
+WRITE_EXTS = (*STREAM_EXTS, *FFMPEG_WRITE)
+"""Written by `save` and `encode` (the streamed ones, and ffmpeg's opus, m4a and aac)."""
+READ_EXTS = (*WRITE_EXTS, ".oga", ".aif", ".aiff", ".caf", ".wma", ".webm")
+"""Picked up when a folder or glob is searched for audio (any file `load` decodes is accepted
+when named on its own)."""
+
+
+def ext_list(exts: tuple[str, ...]) -> str:
+    """Extensions as an error message lists them: '.wav .flac .ogg'."""
+    return " ".join(exts)
 
 
 @dataclass
@@ -696,10 +709,8 @@ def check_audio_output(path: str | os.PathLike[str]) -> Path:
     """`check_output` for an audio file, whose extension must also be one `save` writes."""
     target = Path(path)
     ext = target.suffix.lower()
-    if ext not in WRITE_FORMATS and ext not in FFMPEG_WRITE:
-        raise AudioError(
-            f"{target}: cannot write '{ext}' files; use .wav .flac .ogg .mp3 .opus .m4a"
-        )
+    if ext not in WRITE_EXTS:
+        raise AudioError(f"{target}: cannot write '{ext}' files; use {ext_list(WRITE_EXTS)}")
     return check_output(target)
 
 
@@ -816,7 +827,7 @@ def encode(audio: Audio, fmt: str = "wav", subtype: str | None = None) -> bytes:
         return buf.getvalue()
     if ext in FFMPEG_WRITE:
         return _encode_ffmpeg(audio, ext)
-    raise AudioError(f"cannot write '{ext}' files; use one of .wav .flac .ogg .mp3 .opus .m4a")
+    raise AudioError(f"cannot write '{ext}' files; use one of {ext_list(WRITE_EXTS)}")
 
 
 def _encode_ffmpeg(audio: Audio, ext: str) -> bytes:
@@ -849,13 +860,13 @@ def save(
     subtype: str | None = None,
     outputs: Outputs | None = None,
 ) -> Path:
-    """Write audio atomically; the format follows the extension (.wav .flac .ogg .mp3 .opus .m4a).
+    """Write audio atomically; the format follows the extension (WRITE_EXTS: .wav ... .aac).
 
     With `outputs`, the file is committed together with that group's other outputs."""
     path = Path(path)
     ext = path.suffix.lower()
-    if ext not in WRITE_FORMATS and ext not in FFMPEG_WRITE:
-        raise AudioError(f"{path}: cannot write '{ext}' files; use .wav .flac .ogg .mp3 .opus .m4a")
+    if ext not in WRITE_EXTS:
+        raise AudioError(f"{path}: cannot write '{ext}' files; use {ext_list(WRITE_EXTS)}")
     check_output(path)
     payload = encode(audio, ext, subtype)
     if outputs is not None:
@@ -896,8 +907,8 @@ class StreamWriter:
     ):
         self.path = Path(path)
         ext = self.path.suffix.lower()
-        if ext not in (".wav", ".flac", ".ogg", ".mp3"):
-            raise AudioError(f"{self.path}: streaming output supports .wav .flac .ogg .mp3")
+        if ext not in STREAM_EXTS:
+            raise AudioError(f"{self.path}: streaming output supports {ext_list(STREAM_EXTS)}")
         if ext == ".mp3" and channels > 2:
             raise AudioError(f"{self.path}: MP3 holds at most 2 channels; use .wav or .flac")
         self._own = outputs is None

@@ -1,11 +1,14 @@
-"""Signal helpers shared by read, clean and edit: PSOLA pitch shift and time stretch, true peak,
-a true-peak limiter, and loudness normalisation that lands on its target.
+"""Signal shaping shared by clean, read and edit: PSOLA pitch shift and time stretch, true peak,
+a true-peak limiter, loudness normalisation that lands on its target, mains-hum notches, and the
+helpers that fit generated words to a recording (frame levels, pauses, fades, spectral tilt,
+level, the room's noise bed).
 
 Pitch and tempo use Praat's pitch-synchronous overlap-add (praat-parselmouth): it moves the pitch
 of each glottal period and repeats or drops whole periods, so formants, and with them the voice
 and the words, stay where they were (a phase-vocoder shift moves the formants and smears the
 consonants). Loudness is EBU R128 / ITU-R BS.1770 integrated loudness; true peak is the 4x
 oversampled peak (BS.1770-4 annex 2), limited with a look-ahead gain that never lets it through.
+Hum is found by a spectral peak test at 50 or 60 Hz and its harmonics and notched while streaming.
 """
 
 from __future__ import annotations
@@ -470,3 +473,198 @@ class StreamLeveller:
             self._file.close()
         if self._path and os.path.exists(self._path):
             os.unlink(self._path)
+
+
+# ---------------------------------------------------------------- mains hum
+
+MAINS = (50.0, 60.0)
+MAX_HARMONIC_HZ = 2_000.0
+HUM_DETECT_DB = 10.0
+"""A hum line must stand this far above the neighbouring spectrum (in one of the first 4 harmonics)."""
+HUM_NOTCH_DB = 6.0
+"""Harmonics of a detected hum that stand this far above their neighbours get a notch."""
+NOTCH_Q = 30.0
+
+
+def _prominence(freqs: np.ndarray, power: np.ndarray, f: float) -> float:
+    """Peak level within ±1 Hz of f over the median level 3–12 Hz either side, in dB."""
+    near = np.abs(freqs - f)
+    peak = power[near <= 1.0]
+    ring = power[(near >= 3.0) & (near <= 12.0)]
+    if peak.size == 0 or ring.size == 0:
+        return 0.0
+    return float(10 * np.log10((peak.max() + 1e-20) / (np.median(ring) + 1e-20)))
+
+
+def detect_hum(samples: np.ndarray, rate: int) -> list[float]:
+    """Frequencies (Hz) of the hum lines to notch in [channels, n] samples; empty when there is no hum."""
+    from scipy import signal
+
+    x = np.asarray(samples, dtype=np.float64)
+    x = x.mean(axis=0) if x.ndim == 2 else x
+    nper = min(len(x), 2 * rate)
+    if nper < rate // 2:
+        return []
+    freqs, power = signal.welch(x, fs=rate, nperseg=nper)
+    top = min(MAX_HARMONIC_HZ, 0.45 * rate)
+    best: tuple[float, float] | None = None
+    for base in MAINS:
+        score = [_prominence(freqs, power, base * k) for k in range(1, 5)]
+        if max(score) >= HUM_DETECT_DB and (best is None or sum(score) > best[1]):
+            best = (base, sum(score))
+    if best is None:
+        return []
+    base = best[0]
+    lines = [base * k for k in range(1, int(top // base) + 1)]
+    return [f for f in lines if _prominence(freqs, power, f) >= HUM_NOTCH_DB]
+
+
+class Notch:
+    """A cascade of IIR notches at the given frequencies, keeping filter state across blocks."""
+
+    def __init__(self, freqs: list[float], rate: int, channels: int) -> None:
+        from scipy import signal
+
+        sections = [signal.tf2sos(*signal.iirnotch(f, NOTCH_Q, fs=rate)) for f in freqs]
+        self.sos = np.concatenate(sections, axis=0)
+        self.state = np.zeros((self.sos.shape[0], channels, 2))
+
+    def __call__(self, block: np.ndarray) -> np.ndarray:
+        """Filter a [channels, n] block, continuing from the previous one."""
+        from scipy import signal
+
+        out, self.state = signal.sosfilt(self.sos, block, axis=-1, zi=self.state)
+        return out.astype(np.float32)
+
+
+# ---------------------------------------------------------------- fitting new words to a recording
+
+FRAME_S = 0.01
+"""Seconds per level frame for pauses, speaking time and active level."""
+TILT_LIMIT = 3.0
+"""dB per octave: the most spectral tilt that fitting new words to a recording applies."""
+
+
+def frame_db(x: np.ndarray, rate: int, frame_s: float = FRAME_S) -> np.ndarray:
+    """Energy in dB of consecutive frames of a mono signal."""
+    hop = max(1, int(frame_s * rate))
+    n = len(x) // hop
+    if n == 0:
+        return np.zeros(0)
+    power = np.square(x[: n * hop].astype(np.float64)).reshape(n, hop).mean(axis=1)
+    return 10 * np.log10(power + 1e-12)
+
+
+def silence_threshold(db: np.ndarray) -> float:
+    """Frames below this level (dB) are pauses: a little above the noise floor, well below speech."""
+    if db.size == 0:
+        return -120.0
+    floor = float(np.percentile(db, 10))
+    loud = float(np.percentile(db, 95))
+    return max(floor + 10.0, loud - 35.0) if loud - floor > 15 else floor + 3.0
+
+
+def active_seconds(x: np.ndarray, rate: int) -> float:
+    """Seconds of `x` above the pause threshold: speaking time without pauses."""
+    db = frame_db(x, rate)
+    return float((db > silence_threshold(db)).sum()) * FRAME_S
+
+
+def active_rms_db(x: np.ndarray, rate: int) -> float:
+    """Level (dB) of the speaking frames only, so pauses do not dilute it."""
+    db = frame_db(x, rate)
+    if db.size == 0:
+        return -120.0
+    loud = db[db > silence_threshold(db)]
+    if loud.size == 0:
+        return float(np.max(db))
+    return float(10 * np.log10(np.mean(10 ** (loud / 10))))
+
+
+def spectral_slope(x: np.ndarray, rate: int) -> float:
+    """Slope (dB per octave) of the long-term spectrum of the active parts of `x`, 200 Hz-6 kHz."""
+    from scipy.signal import welch
+
+    hop = int(FRAME_S * rate)
+    db = frame_db(x, rate)
+    keep = np.repeat(db > silence_threshold(db), hop)
+    y = x[: len(keep)][keep]
+    if len(y) < 1024:
+        return 0.0
+    f, p = welch(y, fs=rate, nperseg=1024)
+    band = (f >= 200) & (f <= min(6000.0, 0.45 * rate))
+    if band.sum() < 4:
+        return 0.0
+    octaves = np.log2(f[band] / 1000.0)
+    return float(np.polyfit(octaves, 10 * np.log10(p[band] + 1e-20), 1)[0])
+
+
+def tilt(x: np.ndarray, rate: int, db_per_octave: float) -> np.ndarray:
+    """Apply a gentle zero-phase spectral tilt (pivot 1 kHz, gain limited to ±12 dB)."""
+    if abs(db_per_octave) < 0.25 or len(x) == 0:
+        return x
+    n = len(x)
+    f = np.fft.rfftfreq(n, 1.0 / rate)
+    gain_db = np.clip(db_per_octave * np.log2(np.maximum(f, 100.0) / 1000.0), -12.0, 12.0)
+    return np.fft.irfft(np.fft.rfft(x) * 10 ** (gain_db / 20), n=n).astype(np.float32)
+
+
+def fade(x: np.ndarray, rate: int, fade_s: float = 0.005) -> np.ndarray:
+    """A copy of `x` with short linear fades at both ends, so cut edges do not click."""
+    y = np.asarray(x, np.float32).copy()
+    n = min(int(fade_s * rate), len(y) // 2)
+    if n > 0:
+        ramp = np.linspace(0.0, 1.0, n, dtype=np.float32)
+        y[:n] *= ramp
+        y[-n:] *= ramp[::-1]
+    return y
+
+
+def trim(x: np.ndarray, rate: int, floor_db: float = 40.0, fade_s: float = 0.005) -> np.ndarray:
+    """Cut leading/trailing silence (frames 40 dB under the loudest) and fade the new edges."""
+    db = frame_db(x, rate)
+    if db.size == 0:
+        return x
+    on = np.flatnonzero(db > db.max() - floor_db)
+    hop = int(FRAME_S * rate)
+    return fade(x[max(0, on[0] * hop - hop) : (on[-1] + 2) * hop], rate, fade_s)
+
+
+def fit_to(speech: np.ndarray, rate: int, near: np.ndarray, peak: float = 0.99) -> np.ndarray:
+    """Mono `speech` faded at its edges, tilted (within TILT_LIMIT) and levelled like `near`, the
+    recording around where it goes, its peak kept under `peak`: new words that sit in the room."""
+    y = fade(speech, rate)
+    if y.size == 0 or not np.any(y):
+        return y
+    delta = spectral_slope(near, rate) - spectral_slope(y, rate)
+    y = tilt(y, rate, float(np.clip(delta, -TILT_LIMIT, TILT_LIMIT)))
+    y = y * 10 ** ((active_rms_db(near, rate) - active_rms_db(y, rate)) / 20)
+    top = float(np.abs(y).max())
+    return y * (peak / top) if top > peak else y
+
+
+def noise_bed(samples: np.ndarray, rate: int, length: int, seed: int = 0) -> np.ndarray:
+    """`length` samples of the recording's own noise floor per channel, from its quietest stretches.
+
+    Quiet grains (40 ms) are overlap-added with a sine window, whose squares sum to one, so the
+    noise keeps its level and colour without repeating audibly.
+    """
+    channels = samples.shape[0]
+    out = np.zeros((channels, length), np.float32)
+    grain = max(16, int(0.04 * rate)) // 2 * 2
+    hop = grain // 2
+    mono = samples.mean(axis=0)
+    starts = np.arange(0, len(mono) - grain, hop)
+    if length == 0 or starts.size == 0:
+        return out
+    energy = np.array([np.mean(np.square(mono[s : s + grain])) for s in starts])
+    quiet = starts[energy <= np.percentile(energy, 10)]
+    window = np.sin(np.pi * (np.arange(grain) + 0.5) / grain).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    for pos in range(-hop, length, hop):
+        s = int(rng.choice(quiet))
+        lo, hi = max(pos, 0), min(pos + grain, length)
+        if hi <= lo:
+            continue
+        out[:, lo:hi] += samples[:, s + lo - pos : s + hi - pos] * window[lo - pos : hi - pos]
+    return out

@@ -743,3 +743,58 @@ def _spoken(raw: Iterable[str], lang: str) -> Iterator[Sentence]:
             yield Sentence(sentence, spoken)
         else:  # written-out numbers made it too long: subtitles show the spoken pieces
             yield from (Sentence(piece, piece) for piece in pieces)
+
+
+def guess_language(text: str) -> str:
+    """The language of `text` from its script (kana → ja, Han → zh, Hangul → ko, Cyrillic → ru or
+    uk, ...), and for Latin script from common words (de, fr, es, it, pt, nl); English otherwise."""
+    counts: dict[str, int] = {}
+    for ch in text[:4000]:
+        for lang, pattern in _SCRIPTS:
+            if pattern.match(ch):
+                counts[lang] = counts.get(lang, 0) + 1
+                break
+    latin = sum(1 for ch in text[:4000] if ch.isalpha() and ch.isascii())
+    if counts:
+        cjk = counts.get("ja", 0) + counts.get("zh", 0)
+        if counts.get("ja") and cjk >= latin / 2:
+            return "ja"  # kana among the Han characters: Japanese (kanji alone look Chinese)
+        lang, n = max(counts.items(), key=lambda kv: kv[1])
+        if n >= latin / 2:
+            if lang == "ru" and re.search(r"[іїєґІЇЄҐ]", text):
+                return "uk"
+            if lang == "ar" and re.search(r"[پچژگ]", text):
+                return "fa"
+            return lang
+    words = re.findall(r"[^\W\d_]+", text[:4000].lower())
+    scores = {lang: sum(1 for w in words if w in common) for lang, common in _COMMON.items()}
+    best = max(scores, key=lambda k: scores[k])
+    if best != "en" and scores[best] >= 2 and scores[best] > 2 * scores["en"]:
+        return best
+    return "en"
+
+
+_SCRIPTS = [
+    ("ja", re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")),
+    ("zh", re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")),
+    ("ko", re.compile(r"[\uac00-\ud7af\u1100-\u11ff]")),
+    ("ru", re.compile(r"[\u0400-\u04ff]")),
+    ("el", re.compile(r"[\u0370-\u03ff]")),
+    ("he", re.compile(r"[\u0590-\u05ff]")),
+    ("ar", re.compile(r"[\u0600-\u06ff]")),
+    ("hi", re.compile(r"[\u0900-\u097f]")),
+    ("bn", re.compile(r"[\u0980-\u09ff]")),
+    ("ta", re.compile(r"[\u0b80-\u0bff]")),
+    ("th", re.compile(r"[\u0e00-\u0e7f]")),
+    ("ka", re.compile(r"[\u10a0-\u10ff]")),
+    ("hy", re.compile(r"[\u0530-\u058f]")),
+]
+_COMMON = {
+    "en": set("the and of to is in that it was for with you this are not have be on at".split()),
+    "de": set("der die das und ist nicht ich sie ein eine zu mit auf den dem für von sich".split()),
+    "fr": set("le la les et est une des du pas pour que qui dans sur au avec je il nous".split()),
+    "es": set("el los las y es una del que por para con como pero muy está se lo".split()),
+    "it": set("il gli che è una per non sono della con del questo anche ma ci".split()),
+    "pt": set("o os as e é uma não que do da com para em um isso mas você".split()),
+    "nl": set("de het een en is niet van dat ik je op zijn met voor ook maar".split()),
+}

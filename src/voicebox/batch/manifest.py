@@ -21,44 +21,18 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from ..audio import READ_EXTS, STREAM_EXTS, WRITE_EXTS
 from ..errors import InputError
+from ..options import TaskOptions, parse_text, specs
 
-AUDIO_EXTS = {
-    ".wav", ".flac", ".ogg", ".oga", ".mp3", ".opus", ".m4a", ".aac",
-    ".aif", ".aiff", ".caf", ".wma", ".webm",
-}  # fmt: skip
 TEXT_EXTS = {".txt"}
 MANIFEST_EXTS = {".csv", ".jsonl", ".ndjson"}
 ARCHIVE_EXTS = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
-STREAM_EXTS = {".wav", ".flac", ".ogg", ".mp3"}  # what clean_file streams out
-SAVE_EXTS = {".wav", ".flac", ".ogg", ".mp3", ".opus", ".m4a"}  # what audio.save writes
-TRANSCRIPT_FORMATS = ("json", "txt", "srt", "vtt")
 PATH_KEYS = ("path", "input", "file", "audio")
 
 
 def _text(value: Any) -> str:  # noqa: ANN401
     return str(value)
-
-
-def _float(value: Any) -> float:  # noqa: ANN401
-    return float(value)
-
-
-def _int(value: Any) -> int:  # noqa: ANN401
-    if isinstance(value, float) and not value.is_integer():
-        raise ValueError(f"{value} is not a whole number")
-    return int(value)
-
-
-def _bool(value: Any) -> bool:  # noqa: ANN401
-    if isinstance(value, bool):
-        return value
-    word = str(value).strip().lower()
-    if word in ("1", "true", "yes", "y", "on"):
-        return True
-    if word in ("0", "false", "no", "n", "off", ""):
-        return False
-    raise ValueError(f"'{value}' is not yes/no")
 
 
 def _words(value: Any) -> list[str]:  # noqa: ANN401
@@ -87,46 +61,37 @@ def _pairs(value: Any) -> list[list[str]]:  # noqa: ANN401
     return pairs
 
 
-def _blend(value: Any) -> Any:  # noqa: ANN401
-    """A voice blend as given: 'voice:weight,...' text, or a JSON object of weights."""
-    if isinstance(value, str) and value.strip().startswith("{"):
-        return json.loads(value)
-    return value
+def task_options() -> dict[str, type[TaskOptions]]:
+    """Each batch task's options dataclass (declared beside the task)."""
+    from ..tasks.options import CleanOptions, EditOptions, ReadOptions, TranscribeOptions
+
+    return {
+        "clean": CleanOptions,
+        "read": ReadOptions,
+        "transcribe": TranscribeOptions,
+        "edit": EditOptions,
+    }
 
 
-OPTIONS: dict[str, dict[str, Callable[[Any], Any]]] = {
-    "clean": {
-        "engine": _text,
-        "strength": _float,
-        "dehum": _bool,
-        "loudness": _float,
-        "format": _text,
-    },
-    "read": {
-        "text": _text,
-        "voice": _text,
-        "blend": _blend,
-        "speed": _float,
-        "pitch": _float,
-        "lang": _text,
-        "format": _text,
-    },
-    "transcribe": {"format": _text, "language": _text, "task": _text},
-    "edit": {
-        "replace": _pairs,
-        "delete": _words,
-        "insert_after": _pairs,
-        "occurrence": _int,
-        "transcript": _text,
-        "engine": _text,
-        "consent": _text,
-        "consent_file": _text,
-        "consent_audio": _text,
-        "format": _text,
-    },
-}
+def _columns(cls: type[TaskOptions]) -> dict[str, Callable[[Any], Any]]:
+    """A manifest column per option of `cls`, converting a cell to the option's type."""
+    return {spec.name: (lambda value, spec=spec: parse_text(spec, value)) for spec in specs(cls)}
+
+
+def _schemas() -> dict[str, dict[str, Callable[[Any], Any]]]:
+    built = {task: _columns(cls) for task, cls in task_options().items()}
+    built["read"] = {"text": _text, **built["read"]}
+    built["transcribe"]["task"] = _text  # the old spelling of translate: a 'task' of translate
+    edit = built["edit"]
+    edit.update(replace=_pairs, delete=_words, insert_after=_pairs)  # 'a=>b;c=>d' or JSON lists
+    del edit["exclude_voices"]  # the library's own: no column
+    edit.update(dict.fromkeys(("consent", *CONSENT_PATHS), _text))  # batch's, for cloning
+    return {task: {**columns, "format": _text} for task, columns in built.items()}
+
+
 CONSENT_PATHS = ("consent_file", "consent_audio")
 """Options naming files: a manifest's are relative to the manifest."""
+OPTIONS: dict[str, dict[str, Callable[[Any], Any]]] = _schemas()
 
 
 @dataclass
@@ -153,7 +118,8 @@ class Item:
 
 
 def parse_options(task: str, raw: dict[str, Any], where: str) -> dict[str, Any]:
-    """Validate and convert one set of options for `task`; unknown names are an error."""
+    """Validate and convert one set of options for `task`; unknown names are an error, and a
+    value the task's options refuse (bounds, choices) is refused here, before any work."""
     schema = OPTIONS[task]
     options = {}
     for name, value in raw.items():
@@ -168,16 +134,25 @@ def parse_options(task: str, raw: dict[str, Any], where: str) -> dict[str, Any]:
             raise InputError(f"{where}: bad value for '{name}': {exc}") from None
     if "format" in options:
         options["format"] = _check_format(task, options["format"], where)
+    cls = task_options().get(task)
+    if cls is not None:
+        given = {k: v for k, v in options.items() if k in cls.names()}
+        try:
+            cls.from_mapping(given)
+        except InputError as exc:
+            raise InputError(f"{where}: {exc}") from None
     return options
 
 
 def _check_format(task: str, fmt: str, where: str) -> str:
     fmt = fmt.lower().lstrip(".")
+    from ..tasks.transcribe import FORMATS as TRANSCRIPT_FORMATS
+
     allowed = {
         "transcribe": set(TRANSCRIPT_FORMATS),
         "clean": {e[1:] for e in STREAM_EXTS},
-        "read": {e[1:] for e in SAVE_EXTS},
-        "edit": {e[1:] for e in SAVE_EXTS},
+        "read": {e[1:] for e in WRITE_EXTS},
+        "edit": {e[1:] for e in WRITE_EXTS},
     }[task]
     if fmt not in allowed:
         raise InputError(
@@ -196,7 +171,7 @@ def output_suffix(task: str, source: str | None, options: dict[str, Any]) -> str
     if task == "clean":
         return ext if ext in STREAM_EXTS else ".wav"
     if task == "edit":
-        return ext if ext in SAVE_EXTS else ".wav"
+        return ext if ext in WRITE_EXTS else ".wav"
     return ".wav"
 
 
@@ -222,20 +197,20 @@ def plan(
     defaults = parse_options(task, defaults or {}, "options")
     out_dir = Path(out_dir).resolve()
     path = Path(source)
-    wanted = TEXT_EXTS if task == "read" else AUDIO_EXTS
+    wanted = TEXT_EXTS if task == "read" else set(READ_EXTS)
     if path.exists():
         path = path.resolve()
         if path.is_dir():
             # An output folder inside the input is not input; one above it must not hide it.
             skip = out_dir if _inside(out_dir, path) else None
-            root, files = path, list(_scan(path, wanted, skip=skip))
+            root, files = path, list(scan(path, wanted, skip=skip))
         elif path.suffix.lower() in MANIFEST_EXTS:
             return _from_manifest(task, path, out_dir, defaults)
         elif is_archive(path):
             if staging is None:
                 raise InputError(f"{path}: archives need a staging folder")
             root = _extract(path, staging / _archive_stem(path), wanted)
-            files = list(_scan(root, wanted, skip=None))
+            files = list(scan(root, wanted, skip=None))
         elif path.suffix.lower() in wanted:
             root, files = path.parent, [path]
         else:
@@ -265,7 +240,7 @@ def plan(
         if task == "read":
             options.setdefault("text", _read_text(f))
         items.append(Item(f.relative_to(root).as_posix(), str(f), options))
-    return _name_outputs(task, items)
+    return name_outputs(task, items)
 
 
 def _kind(task: str) -> str:
@@ -280,7 +255,7 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def _scan(root: Path, wanted: set[str], skip: Path | None) -> Iterator[Path]:
+def scan(root: Path, wanted: set[str], skip: Path | None = None) -> Iterator[Path]:
     """Files under `root` with a wanted extension, skipping hidden names and `skip`."""
     for folder, dirs, names in os.walk(root):
         here = Path(folder)
@@ -304,8 +279,11 @@ def _read_text(path: Path) -> str:
     return text
 
 
-def _name_outputs(task: str, items: list[Item]) -> list[Item]:
-    """Turn mirrored input paths into output names: the task's suffix, unique even on collisions."""
+def name_outputs(task: str, items: list[Item], first: int = 2) -> list[Item]:
+    """Turn mirrored input paths into output names: the task's suffix, unique even on collisions
+    (case-insensitively; an input whose suffix changes keeps its old one in the name, then
+    `-N` from `first` on). The one folder planner: `voicebox clean IN... -o DIR` names its
+    outputs here too (with first=1)."""
     proposed = []
     for item in items:
         rel = PurePosixPath(item.output)
@@ -323,7 +301,7 @@ def _name_outputs(task: str, items: list[Item]) -> list[Item]:
                 proposed[i] = str(rel) + PurePosixPath(proposed[i]).suffix
     taken: set[str] = set()
     for i, name in enumerate(proposed):
-        candidate, n = name, 1
+        candidate, n = name, first - 1
         while candidate.casefold() in taken:
             n += 1
             p = PurePosixPath(name)
@@ -383,7 +361,7 @@ def _from_manifest(task: str, path: Path, out_dir: Path, defaults: dict[str, Any
             raise InputError(f"{path.name}: two rows write the same output '{rel}'")
         seen[rel.casefold()] = index
     derived = [i for i in range(len(items)) if i not in {e[0] for e in explicit}]
-    named = _name_outputs(task, [items[i] for i in derived])
+    named = name_outputs(task, [items[i] for i in derived])
     for i, item in zip(derived, named, strict=True):
         candidate, n = item.output, 1
         while candidate.casefold() in seen:

@@ -104,53 +104,72 @@ def run_batch(
         check_items(task, job, items)
         todo = [item for item in items if not job.is_done(item)]
         stale = job.stale_removed + job.sweep_temporaries(todo)
-        status = BatchStatus(total=len(items))
-        rows: dict[str, dict[str, Any]] = {}
-        todo_keys = {t.key for t in todo}
-        for item in items:
-            if item.key not in todo_keys:
-                seconds = float(job.records[item.key].get("audio_seconds") or 0.0)
-                rows[item.key] = _row(item, {"status": "skipped", "audio_seconds": seconds})
-                status.skipped += 1
-        if progress:
-            progress(status)
-
-        def on_result(data: dict[str, Any], result: dict[str, Any]) -> None:
-            item = Item.from_dict(data)
-            ok = result.get("status") == "ok"
-            if ok:
-                try:
-                    job.record(item, result)
-                except OSError as exc:  # the output vanished under us: not done after all
-                    ok = False
-                    result = {**result, "status": "failed", "reason": f"output missing ({exc})"}
-            if ok:
-                status.done += 1
-                status.audio_seconds += float(result.get("audio_seconds") or 0.0)
-            else:
-                job.forget(item)
-                status.failed += 1
-            rows[item.key] = _row(item, result)
-            status.last = rows[item.key]
-            if progress:
-                progress(status)
-
+        recorder = _Recorder(job, items, todo, progress)
         payload = [item.to_dict() for item in todo]
         try:
             if engine == "ray":
                 from .ray_engine import run_ray
 
-                run_ray(task, payload, str(out), workers, on_result, address, threads)
+                run_ray(task, payload, str(out), workers, recorder.on_result, address, threads)
             else:
                 from .local import run_local
 
-                run_local(task, payload, str(out), workers, on_result, threads)
+                run_local(task, payload, str(out), workers, recorder.on_result, threads)
         finally:
             job.sweep_temporaries(todo)  # what a worker killed mid-item left behind
             job.compact()
-            ordered = [rows.get(item.key) or _row(item, {"status": "pending"}) for item in items]
+            ordered = recorder.ordered()
             report = job.write_report(ordered)
-    return BatchSummary(ordered, status, report, time.perf_counter() - started, stale)
+    return BatchSummary(ordered, recorder.status, report, time.perf_counter() - started, stale)
+
+
+class _Recorder:
+    """Counts and rows of a run: items an earlier run finished are rows at once (skipped); each
+    result that lands is recorded in the job state (a success) or forgotten (a failure)."""
+
+    def __init__(
+        self,
+        job: Job,
+        items: list[Item],
+        todo: list[Item],
+        progress: Callable[[BatchStatus], None] | None,
+    ) -> None:
+        self.job, self.items, self.progress = job, items, progress
+        self.status = BatchStatus(total=len(items))
+        self.rows: dict[str, dict[str, Any]] = {}
+        todo_keys = {t.key for t in todo}
+        for item in items:
+            if item.key not in todo_keys:
+                seconds = float(job.records[item.key].get("audio_seconds") or 0.0)
+                self.rows[item.key] = _row(item, {"status": "skipped", "audio_seconds": seconds})
+                self.status.skipped += 1
+        if progress:
+            progress(self.status)
+
+    def on_result(self, data: dict[str, Any], result: dict[str, Any]) -> None:
+        """One item's result, from a worker."""
+        item, status = Item.from_dict(data), self.status
+        ok = result.get("status") == "ok"
+        if ok:
+            try:
+                self.job.record(item, result)
+            except OSError as exc:  # the output vanished under us: not done after all
+                ok = False
+                result = {**result, "status": "failed", "reason": f"output missing ({exc})"}
+        if ok:
+            status.done += 1
+            status.audio_seconds += float(result.get("audio_seconds") or 0.0)
+        else:
+            self.job.forget(item)
+            status.failed += 1
+        self.rows[item.key] = _row(item, result)
+        status.last = self.rows[item.key]
+        if self.progress:
+            self.progress(status)
+
+    def ordered(self) -> list[dict[str, Any]]:
+        """One row per item in plan order (pending for those no result reached)."""
+        return [self.rows.get(i.key) or _row(i, {"status": "pending"}) for i in self.items]
 
 
 def check_items(task: str, job: Job, items: list[Item]) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, VoiceboxError
+from ..options import TaskOptions
 from ..safety import refuse_overwrite
 from .jobs import fingerprint
 from .manifest import Item
@@ -37,65 +38,54 @@ def peak_rss_mb() -> float:
 
 
 def _clean(item: Item, dst: Path) -> float:
-    from ..tasks.clean import clean_file
+    from ..tasks.clean import CleanOptions, clean_file
 
-    o = item.options
-    report = clean_file(
-        item.source,
-        dst,
-        engine=o.get("engine", "dfn3"),
-        strength=o.get("strength"),
-        dehum=o.get("dehum", False),
-        loudness=o.get("loudness"),
-    )
-    return float(report.duration)
+    options = CleanOptions.from_mapping(_task_options(item, CleanOptions))
+    return float(clean_file(item.source, dst, **options.to_dict()).duration)
 
 
 def _read(item: Item, dst: Path) -> float:
     from ..audio import save
+    from ..tasks.options import ReadOptions
     from ..tasks.read import read
 
-    o = item.options
-    kwargs: dict[str, Any] = {"voice": o.get("voice"), "lang": o.get("lang")}
-    for name in ("blend", "speed", "pitch"):
-        if name in o:
-            kwargs[name] = o[name]
-    speech = read(o["text"], **kwargs)
+    options = ReadOptions.from_mapping(_task_options(item, ReadOptions))
+    speech = read(item.options["text"], **options.to_dict())
     save(speech.audio, dst)
     return float(speech.audio.duration)
 
 
 def _transcribe(item: Item, dst: Path) -> float:
     from ..audio import load
+    from ..tasks.options import TranscribeOptions
     from ..tasks.transcribe import transcribe
 
     audio = load(item.source)
-    o = item.options
-    transcript = transcribe(audio, language=o.get("language"), task=o.get("task") or "transcribe")
+    given = _task_options(item, TranscribeOptions)
+    if item.options.get("task") == "translate":  # a manifest's old spelling
+        given.setdefault("translate", True)
+    options = TranscribeOptions.from_mapping(given)
+    transcript = transcribe(audio, language=options.language, task=options.task)
     transcript.write(dst, item.options.get("format") or dst.suffix.lstrip(".") or "json")
     return float(audio.duration)
+
+
+def _task_options(item: Item, cls: type[TaskOptions]) -> dict[str, Any]:
+    """The item's options that are the task's own (the rest, such as format, are batch's)."""
+    return {k: v for k, v in item.options.items() if k in cls.names()}
 
 
 def _edit(item: Item, dst: Path) -> float:
     from ..audio import load
     from ..tasks.edit import edit
+    from ..tasks.options import EditOptions
 
-    o = item.options
-    if not any(o.get(k) for k in ("replace", "delete", "insert_after", "transcript")):
-        raise InputError("nothing to edit: give replace, delete, insert_after or transcript")
+    options = EditOptions.from_mapping(_task_options(item, EditOptions)).require_ops()
     audio = load(item.source)
-    kwargs: dict[str, Any] = {
-        "replace": [tuple(p) for p in o.get("replace", [])] or None,
-        "delete": list(o.get("delete", [])) or None,
-        "insert_after": [tuple(p) for p in o.get("insert_after", [])] or None,
-        "transcript": o.get("transcript"),
-        "occurrence": o.get("occurrence"),
-    }
-    if "engine" in o:
-        kwargs["engine"] = o["engine"]
-    if o.get("engine") == "voicebox":  # the model speaks in this voice: the speaker's consent
-        kwargs["consent"] = consent_of(o)
-    result = edit(audio, **kwargs)
+    consent = None
+    if options.engine == "voicebox":  # the model speaks in this voice: the speaker's consent
+        consent = consent_of(item.options)
+    result = edit(audio, options, consent=consent)
     if result.audio is None:
         raise InputError("the edit produced no audio")
     result.save(dst)  # with `<dst>.provenance.json` holding the consent record when cloning

@@ -1,8 +1,8 @@
-"""`voicebox` command line: a thin layer over the library API in voicebox.api."""
+"""`voicebox` command line: a thin layer over the task layer (voicebox.tasks), whose options
+declarations (voicebox.tasks.options) its flags are built from."""
 
 from __future__ import annotations
 
-import importlib
 import os
 import signal
 import sys
@@ -14,25 +14,11 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 from ..errors import VoiceboxError  # noqa: E402
 from .app import app, err  # noqa: E402
 
-# One module per task registers its sub-commands on `app`; a missing one is simply not offered.
-COMMAND_MODULES = [
-    "clean",
-    "read",
-    "transcribe",
-    "edit",
-    "demo",
-    "model",
-    "data",
-    "serve",
-    "batch",
-    "detect",
-]
-for _name in COMMAND_MODULES:
-    try:
-        importlib.import_module(f"{__name__}.{_name}")
-    except ModuleNotFoundError as _exc:
-        if _exc.name != f"{__name__}.{_name}":
-            raise
+# One module per command registers its sub-commands on `app` as it is imported (in help order).
+# isort: off
+from . import clean, read, transcribe, edit  # noqa: E402, F401
+from . import demo, model, data, serve, batch, detect  # noqa: E402, F401
+# isort: on
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import sys
-from collections.abc import Iterator
+import typing
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -20,6 +24,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from ..options import Spec, TaskOptions, specs
 from ..progress import Progress as ProgressFn
 from ..progress import known_total, silent
 
@@ -31,6 +36,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class _AmountColumn(ProgressColumn):
@@ -98,3 +104,55 @@ def _force_progress() -> bool:
     from ..config import env
 
     return env("progress", "") == "1"
+
+
+def task_options(
+    cls: type[TaskOptions], *, batch: bool = False, exclude: tuple[str, ...] = ()
+) -> Callable[[F], F]:
+    """Give a command one flag per field of the task's options dataclass, and hand the command
+    the parsed, checked options as its `options` argument (like whisper's CLI passing its
+    arguments into DecodingOptions). The flags, their defaults, help and bounds are the task's
+    own declaration, so a new option shows up here with no edit.
+
+    With `batch`, every flag defaults to "not given" (None): a manifest row's own value then
+    decides, and the job state records only what was asked."""
+
+    def decorate(command: F) -> F:
+        own = inspect.signature(command)
+        hints = typing.get_type_hints(command)
+        declared = [s for s in specs(cls) if s.name not in exclude]
+        names = list(own.parameters)
+        at = names.index("options")  # the flags go where the command put `options`
+        params = [
+            p.replace(annotation=hints.get(p.name, p.annotation)) for p in own.parameters.values()
+        ]
+        flags = [_flag(spec, batch) for spec in declared]
+        params = params[:at] + flags + params[at + 1 :]
+
+        @functools.wraps(command)
+        def run(**kwargs: Any) -> Any:  # noqa: ANN401 - whatever the command returns
+            given = {s.name: kwargs.pop(s.name) for s in declared}
+            if batch:
+                return command(options={k: v for k, v in given.items() if v is not None}, **kwargs)
+            return command(options=cls(**given), **kwargs)
+
+        run.__signature__ = own.replace(parameters=params)  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in params}
+        del run.__wrapped__  # typer reads the signature above, not the command's own
+        return run  # type: ignore[return-value]
+
+    return decorate
+
+
+def _flag(spec: Spec, batch: bool) -> inspect.Parameter:
+    """One typer option for a declared task option."""
+    kind = spec.cli_type if spec.cli_type is not None else spec.base
+    default = None if batch else spec.default
+    names: list[str] = [spec.flag, *spec.flags]
+    if kind is bool and (spec.default or batch):
+        names[0] = f"{spec.flag}/--no-{spec.flag[2:]}"
+    annotation: Any = kind | None if default is None else kind
+    info = typer.Option(default, *names, help=spec.help, show_default=default is not None)
+    return inspect.Parameter(
+        spec.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=info, annotation=annotation
+    )

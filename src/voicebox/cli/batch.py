@@ -23,7 +23,8 @@ from rich.progress import (
 from rich.table import Table
 
 from ..errors import InputError
-from .app import app, err
+from ..tasks.options import CleanOptions, EditOptions, ReadOptions, TranscribeOptions
+from .app import app, err, task_options
 
 batch_app = typer.Typer(
     help="Run a task over a folder, glob, archive or CSV/JSONL manifest; rerun to resume.",
@@ -122,7 +123,7 @@ def _run(
 
     if runner not in RUNNERS:
         raise InputError(f"--runner '{runner}': use local or ray")
-    options = {k: v for k, v in options.items() if v is not None and v != [] and v is not False}
+    options = {k: v for k, v in options.items() if v is not None and v != []}
     try:
         with _batch_progress(not quiet) as progress:
             summary = run_batch(task, source, out, options, workers, runner, address, progress)
@@ -138,9 +139,9 @@ def _run(
 
 def _note_converted(task: str, rows: list[dict[str, Any]]) -> None:
     """Say which inputs came out as WAV because the task cannot write their format (m4a, opus)."""
-    from ..batch.manifest import SAVE_EXTS, STREAM_EXTS
+    from ..audio import STREAM_EXTS, WRITE_EXTS
 
-    writable = {"clean": STREAM_EXTS, "edit": SAVE_EXTS}.get(task)
+    writable = {"clean": STREAM_EXTS, "edit": WRITE_EXTS}.get(task)
     if writable is None:
         return
     kinds: dict[str, list[str]] = {}
@@ -199,20 +200,12 @@ def _pairs(values: list[str] | None, flag: str) -> list[list[str]]:
 
 
 @batch_app.command("clean", epilog=MANIFEST_NOTE)
+@task_options(CleanOptions, batch=True)
 def batch_clean(
     source: str = typer.Argument(..., metavar="INPUT", help=INPUT_HELP),
     out: Path = _out_option(),
-    engine: str | None = typer.Option(
-        None, "--engine", "-e", help="dfn3 (best, default), rnnoise or gate (as in `clean`)."
-    ),
-    strength: float | None = typer.Option(
-        None,
-        "--strength",
-        help="Most noise to remove, in dB (default: 24 for dfn3, 12 for rnnoise and gate).",
-    ),
+    options: dict = None,  # type: ignore[assignment] - clean's own flags, see task_options
     denoiser: str | None = typer.Option(None, "--denoiser", "-d", hidden=True),
-    dehum: bool = typer.Option(False, "--dehum", help="Detect and notch 50/60 Hz mains hum."),
-    loudness: float | None = typer.Option(None, "--loudness", help="Target loudness in LUFS."),
     fmt: str | None = typer.Option(
         None, "--format", help="wav, flac, ogg or mp3 (default: as input)."
     ),
@@ -221,36 +214,27 @@ def batch_clean(
     address: str | None = _address_option(),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
-    """Denoise every audio file."""
+    """Denoise every audio file (the options are `voicebox clean`'s, strength in dB)."""
+    engine = options.get("engine")
     if denoiser is not None:
         if engine is not None and engine != denoiser:
             raise InputError("give the denoiser once: --engine (--denoiser is its old name)")
         err.print(f"note: --denoiser {denoiser} is now --engine {denoiser}", highlight=False)
-        engine = denoiser
+        options["engine"] = denoiser
     if engine in RUNNERS:  # the old `batch clean --engine ray` meant the runner
-        runner = _runner(runner, engine)
-        engine = None
-    if engine is not None:
-        from ..engines.denoise import check_engine
-
-        check_engine(engine)  # refused before any work, not once per file
-    if strength is not None and not strength >= 0:
-        raise InputError(f"--strength is the most noise to remove in dB (>= 0), got {strength:g}")
-    options = {"engine": engine, "strength": strength, "dehum": dehum, "loudness": loudness}
+        runner = _runner(runner, options.pop("engine"))
+    CleanOptions.from_mapping(options)  # refused before any work, not once per file
     _run("clean", source, out, {**options, "format": fmt}, workers, runner, address, quiet)
 
 
 @batch_app.command("read", epilog=MANIFEST_NOTE + " For read, a 'text' column gives the words.")
+@task_options(ReadOptions, batch=True)
 def batch_read(
     source: str = typer.Argument(
         ..., metavar="INPUT", help="Folder or glob of .txt files, or a manifest with a text column."
     ),
     out: Path = _out_option(),
-    voice: str | None = typer.Option(None, "--voice", help="Voice name (see voicebox voices)."),
-    blend: str | None = typer.Option(None, "--blend", help="Voice blend, e.g. 'a:0.5,b:0.5'."),
-    speed: float | None = typer.Option(None, "--speed", help="Speaking rate, 1.0 is normal."),
-    pitch: float | None = typer.Option(None, "--pitch", help="Pitch shift in semitones."),
-    lang: str | None = typer.Option(None, "--lang", help="Language code (default en)."),
+    options: dict = None,  # type: ignore[assignment] - read's own flags, see task_options
     fmt: str | None = typer.Option(None, "--format", help="Output format (default wav)."),
     workers: int | None = _workers_option(),
     runner: str = _runner_option(),
@@ -260,14 +244,16 @@ def batch_read(
 ) -> None:
     """Read every text aloud."""
     runner = _runner(runner, old_runner)
-    options = {"voice": voice, "blend": blend, "speed": speed, "pitch": pitch, "lang": lang}
+    ReadOptions.from_mapping(options)
     _run("read", source, out, {**options, "format": fmt}, workers, runner, address, quiet)
 
 
 @batch_app.command("transcribe", epilog=MANIFEST_NOTE)
+@task_options(TranscribeOptions, batch=True)
 def batch_transcribe(
     source: str = typer.Argument(..., metavar="INPUT", help=INPUT_HELP),
     out: Path = _out_option(),
+    options: dict = None,  # type: ignore[assignment] - transcribe's own flags, see task_options
     fmt: str | None = typer.Option(None, "--format", help="json (default), txt, srt or vtt."),
     workers: int | None = _workers_option(),
     runner: str = _runner_option(),
@@ -275,12 +261,18 @@ def batch_transcribe(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
     old_runner: str | None = _old_runner_option(),
 ) -> None:
-    """Transcribe every audio file (English) with word times."""
+    """Transcribe every audio file with word times (language detected unless given)."""
     runner = _runner(runner, old_runner)
-    _run("transcribe", source, out, {"format": fmt}, workers, runner, address, quiet)
+    _run("transcribe", source, out, {**options, "format": fmt}, workers, runner, address, quiet)
+
+
+EDIT_OWN = ("replace", "delete", "insert_after", "transcript", "engine", "exclude_voices")
+"""EditOptions batch edit declares itself: 'old=>new' pairs, the per-item transcript (a manifest
+column), --engine (shared with the runner's old spelling) and the library-only exclude_voices."""
 
 
 @batch_app.command("edit", epilog=MANIFEST_NOTE + " Edit columns: replace, delete, insert_after.")
+@task_options(EditOptions, batch=True, exclude=EDIT_OWN)
 def batch_edit(
     source: str = typer.Argument(..., metavar="INPUT", help=INPUT_HELP),
     out: Path = _out_option(),
@@ -291,9 +283,7 @@ def batch_edit(
     insert_after: list[str] | None = typer.Option(
         None, "--insert-after", help="'anchor=>new words' (repeatable)."
     ),
-    occurrence: int | None = typer.Option(
-        None, "--occurrence", help="Which match to edit (1-based)."
-    ),
+    options: dict = None,  # type: ignore[assignment] - edit's own flags, see task_options
     fmt: str | None = typer.Option(None, "--format", help="Output format (default: as input)."),
     consent: str | None = typer.Option(
         None, "--consent", help="With --engine voicebox: the speaker's statement that they agree."
@@ -318,13 +308,17 @@ def batch_edit(
     """
     edit_engine = old_runner if old_runner in ("stock", "voicebox") else None
     runner = _runner(runner, None if edit_engine else old_runner)
+    options.update(
+        replace=_pairs(replace, "--replace"),
+        delete=list(delete or []),
+        insert_after=_pairs(insert_after, "--insert-after"),
+    )
+    if edit_engine is not None:
+        options["engine"] = edit_engine
+    EditOptions.from_mapping(options)  # refused before any work; a manifest may add the edits
     options = {
-        "replace": _pairs(replace, "--replace"),
-        "delete": list(delete or []),
-        "insert_after": _pairs(insert_after, "--insert-after"),
-        "occurrence": occurrence,
+        **options,
         "format": fmt,
-        "engine": edit_engine,
         "consent": consent,
         "consent_file": str(consent_file.resolve()) if consent_file else None,
         "consent_audio": str(consent_audio.resolve()) if consent_audio else None,

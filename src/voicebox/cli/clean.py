@@ -9,24 +9,25 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from ..audio import READ_EXTS
 from ..errors import AudioError, InputError, VoiceboxError
 from ..model.config import GUIDANCE
-from .app import app, err, progress_bar
+from ..tasks.options import CleanOptions
+from .app import app, err, progress_bar, task_options
 
 if TYPE_CHECKING:
     from ..provenance import Consent
 
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".opus", ".m4a", ".aac", ".aiff", ".aif"}
-
 
 def _collect(inputs: list[Path]) -> list[tuple[Path, Path]]:
-    """(file, name relative to the output folder) for every input file and audio file in input folders."""
+    """(file, name relative to the output folder) for every input file and audio file in input
+    folders (found as batch finds them: audio.READ_EXTS, hidden names skipped)."""
+    from ..batch.manifest import scan
+
     found: list[tuple[Path, Path]] = []
     for item in inputs:
         if item.is_dir():
-            files = sorted(
-                p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
-            )
+            files = sorted(scan(item, set(READ_EXTS)))
             if not files:
                 raise InputError(f"{item}: folder holds no audio files")
             found += [(p, Path(item.name) / p.relative_to(item)) for p in files]
@@ -36,29 +37,21 @@ def _collect(inputs: list[Path]) -> list[tuple[Path, Path]]:
 
 
 def _plan(inputs: list[Path], out: Path) -> list[tuple[Path, Path]]:
-    """Pair each input with its output path: file → file, or many → mirrored names in a folder."""
-    from ..tasks.clean import STREAM_FORMATS
+    """Pair each input with its output path: file → file, or many → mirrored names in a folder,
+    named by batch's planner (batch.manifest.name_outputs; a second `a.wav` becomes `a-1.wav`)."""
+    from ..batch.manifest import Item, name_outputs
 
     single_file = len(inputs) == 1 and not inputs[0].is_dir()
     if single_file and not out.is_dir() and out.suffix:
         return [(inputs[0], out)]
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder; give a folder for several inputs")
-    if out.suffix.lower() in AUDIO_SUFFIXES:
+    if out.suffix.lower() in READ_EXTS:
         if inputs[0].is_dir():
             raise InputError(f"{inputs[0]}: is a folder; -o must be an output folder, not a file")
         raise InputError(f"{out}: several inputs need -o to be an output folder, not a file")
-    plan, taken = [], set()
-    for src, rel in _collect(inputs):
-        suffix = src.suffix.lower() if src.suffix.lower() in STREAM_FORMATS else ".wav"
-        dst = out / rel.with_suffix(suffix)
-        stem, n = dst.with_suffix(""), 1
-        while dst in taken:
-            dst = Path(f"{stem}-{n}{suffix}")
-            n += 1
-        taken.add(dst)
-        plan.append((src, dst))
-    return plan
+    items = [Item(rel.as_posix(), str(src)) for src, rel in _collect(inputs)]
+    return [(Path(i.source or ""), out / i.output) for i in name_outputs("clean", items, first=1)]
 
 
 def _check_not_input(plan: list[tuple[Path, Path]]) -> None:
@@ -100,6 +93,7 @@ def _make_folder(folder: Path) -> None:
 
 
 @app.command()
+@task_options(CleanOptions)
 def clean(
     inputs: list[Path] = typer.Argument(..., help="Audio files or folders to clean."),
     out: Path = typer.Option(
@@ -108,22 +102,8 @@ def clean(
         "--output",
         help="Output file (one input) or folder (several inputs or a folder).",
     ),
-    engine: str = typer.Option("dfn3", "--engine", "-e", help="dfn3 (best), rnnoise or gate."),
-    strength: float | None = typer.Option(
-        None,
-        "--strength",
-        help="Most noise to remove, in dB (default: 24 for dfn3, 12 for rnnoise and gate).",
-    ),
-    dehum: bool = typer.Option(False, "--dehum", help="Detect and notch 50/60 Hz mains hum."),
-    loudness: float | None = typer.Option(
-        None, "--loudness", help="Normalise to this EBU R128 loudness in LUFS (e.g. -16)."
-    ),
+    options: CleanOptions = None,  # type: ignore[assignment] - the task's flags, see task_options
     score: bool = typer.Option(False, "--score", help="Rate input and output with DNSMOS."),
-    guard: bool = typer.Option(
-        True,
-        "--guard/--no-guard",
-        help="Never worse than the input: redo softer, or keep the input, if DNSMOS drops.",
-    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
     infill: str | None = typer.Option(
         None,
@@ -151,8 +131,6 @@ def clean(
 ) -> None:
     """Remove background noise (and optionally hum) from speech; keeps rate, channels and length."""
     from ..audio import missing
-    from ..engines.denoise import check_engine
-    from ..tasks.clean import clean_file
 
     for item in inputs:
         if not item.exists():
@@ -167,10 +145,24 @@ def clean(
         raise InputError("--consent, --consent-file and --consent-audio go with --infill")
     if text is not None:
         raise InputError("--text goes with --infill START-END")
-    check_engine(engine)
     single = len(inputs) == 1 and not inputs[0].is_dir()
     plan = _plan(inputs, out)
     _check_not_input(plan)
+    reports, failures = _clean_all(plan, out, options, score, as_json)
+    if as_json:
+        sys.stdout.write(json.dumps(reports[0] if single else reports, indent=2) + "\n")
+        sys.stdout.flush()
+    if failures:
+        raise typer.Exit(code=1)
+
+
+def _clean_all(
+    plan: list[tuple[Path, Path]], out: Path, options: CleanOptions, score: bool, as_json: bool
+) -> tuple[list[dict], int]:
+    """Clean every (input, output) pair with a progress bar each; one failure among several is
+    reported and the rest go on. Returns the reports and the number of failures."""
+    from ..tasks.clean import clean_file
+
     folder_mode = len(plan) > 1 or plan[0][1] != out
     reports, failures = [], 0
     for src, dst in plan:
@@ -179,7 +171,7 @@ def clean(
                 _make_folder(dst.parent)
             with progress_bar(f"cleaning {src.name}", unit="s") as progress:
                 report = clean_file(
-                    src, dst, engine, strength, dehum, loudness, score, progress, guard
+                    src, dst, **options.to_dict(), score=score, progress=progress
                 ).to_dict()
         except VoiceboxError as exc:
             if len(plan) == 1:
@@ -193,11 +185,7 @@ def clean(
             if dst.suffix.lower() != src.suffix.lower() and dst != out:  # a name we derived
                 kind = src.suffix.lower().lstrip(".")
                 err.print(f"note: clean cannot write {kind}; wrote WAV to {dst}", highlight=False)
-    if as_json:
-        sys.stdout.write(json.dumps(reports[0] if single else reports, indent=2) + "\n")
-        sys.stdout.flush()
-    if failures:
-        raise typer.Exit(code=1)
+    return reports, failures
 
 
 def _infill(

@@ -28,7 +28,7 @@ def synth_cmd(
     held_out: int = typer.Option(4, "--held-out", help="Extra speakers kept out of training."),
 ) -> None:
     """Synthesise a multi-speaker aligned corpus from blends of the bundled voices."""
-    from ..model.synth import synth
+    from ..model.training.synth import synth
 
     _logging()
     with progress_bar("synthesising", unit="s") as progress:
@@ -50,7 +50,7 @@ def build_cmd(
     limit: int = typer.Option(0, "--limit", help="At most this many real utterances (0 = all)."),
 ) -> None:
     """Build the real-speech corpus from the shared train_* sets, bundled voices and warped copies."""
-    from ..model.recipe import build
+    from ..model.training.recipe import build
 
     _logging()
     with progress_bar("building", unit="items") as progress:
@@ -67,7 +67,7 @@ def prepare_cmd(
     limit: int = typer.Option(0, "--limit", help="At most this many utterances (0 = all)."),
 ) -> None:
     """Convert a real speech corpus to the training format: 16 kHz copies, alignments, mels."""
-    from ..model.prepare import prepare
+    from ..model.training.prepare import prepare
 
     _logging()
     with progress_bar("preparing", unit="items") as progress:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -11,7 +12,8 @@ import typer
 from typer.core import TyperCommand
 
 from ..errors import InputError
-from .app import app, err, progress_bar
+from ..tasks.options import EditOptions
+from .app import app, err, progress_bar, task_options
 
 
 def _read_text(path: Path) -> str:
@@ -47,9 +49,13 @@ def _pairs(ctx: click.Context, value: object) -> list[tuple[str, str]]:
 
 
 PAIR_OPTIONS = ("replace", "insert_after")
+OWN_FLAGS = ("replace", "delete", "insert_after", "transcript", "exclude_voices")
+"""EditOptions this command declares itself: repeatable pairs, a transcript file (the task takes
+its text), and a library-only option; the rest (--occurrence, --engine, --voice) are built."""
 
 
 @app.command(cls=_PairsCommand)
+@task_options(EditOptions, exclude=OWN_FLAGS)
 def edit(
     path: Path = typer.Argument(..., help="Recording to edit (English speech)."),
     out: Path | None = typer.Option(None, "-o", "--output", help="Edited audio file."),
@@ -66,14 +72,8 @@ def edit(
         help="Text file with the edited full transcript (e.g. `voicebox transcribe -o` output, edited);"
         " words left as the recogniser heard them, or as they were really said, stay untouched.",
     ),
-    occurrence: int | None = typer.Option(
-        None, "--occurrence", help="Which occurrence (1, 2, ...) when a phrase repeats."
-    ),
+    options: EditOptions = None,  # type: ignore[assignment] - the task's flags, see task_options
     plan: bool = typer.Option(False, "--plan", help="Print the plan; write no audio."),
-    engine: str = typer.Option("stock", "--engine", help="stock (bundled voices) or voicebox."),
-    voice: str | None = typer.Option(
-        None, "--voice", help="Speak new words with this voice instead of the nearest match."
-    ),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
     consent: str | None = typer.Option(
         None, "--consent", help="With --engine voicebox: the speaker's statement that they agree."
@@ -89,9 +89,9 @@ def edit(
 ) -> None:
     """Edit what is said in a recording; untouched audio stays sample-exact."""
     from .. import provenance
-    from ..audio import check_audio_output, load
+    from ..audio import check_audio_output
     from ..safety import refuse_overwrite
-    from ..tasks.edit import edit as run
+    from ..tasks.edit import edit_file
 
     if not plan and out is None:
         raise InputError("give -o OUT for the edited audio (or --plan to only see the plan)")
@@ -99,6 +99,14 @@ def edit(
     if not plan and out is not None:
         check_audio_output(out)  # an unusable output is refused before any work, not after it
     edited = _read_text(transcript) if transcript is not None else None
+    options = dataclasses.replace(
+        options,
+        replace=tuple(tuple(p) for p in replace),
+        delete=tuple(delete),
+        insert_after=tuple(tuple(p) for p in insert_after),
+        transcript=edited,
+    ).require_ops()  # refused before any work, in the words the server and batch use
+    engine = options.engine
     granted = None
     if engine == "voicebox" and not plan:  # the model speaks in the recorded voice: a clone
         from ..model.checkpoint import find
@@ -108,26 +116,19 @@ def edit(
         provenance.check_consent(granted)  # the library records it once the edit is planned
     elif engine != "voicebox" and (consent or consent_file or consent_audio) is not None:
         raise InputError("--consent, --consent-file and --consent-audio go with --engine voicebox")
-    audio = load(path)
-    with progress_bar("editing", unit="steps") as progress:
-        result = run(
-            audio,
-            replace=[tuple(p) for p in replace],
-            delete=list(delete),
-            insert_after=[tuple(p) for p in insert_after],
-            transcript=edited,
-            occurrence=occurrence,
+    with progress_bar("editing", unit="steps") as progress:  # streamed: any length, bounded memory
+        result = edit_file(
+            path,
+            None if plan else out,
+            options,
             plan_only=plan,
-            engine=engine,
-            voice=voice,
             progress=progress,
             consent=granted,
+            subtype=None if plan or out is None else _subtype(path, out),
         )
     if as_json:
         sys.stdout.write(json.dumps(result.plan.to_dict(), indent=2) + "\n")
     elif plan:
         sys.stdout.write(result.plan.describe() + "\n")
-    else:
+    else:  # the audio (and its consent sidecar when cloning) is written by now
         err.print(result.plan.describe(), highlight=False, soft_wrap=True)
-    if not plan and result.audio is not None and out is not None:
-        result.save(out, subtype=_subtype(path, out))  # with the consent sidecar when cloning

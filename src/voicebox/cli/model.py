@@ -40,7 +40,7 @@ def train(
     ),
 ) -> None:
     """Train one model part; runs data-parallel unchanged under `torchrun --nproc_per_node N`."""
-    from ..model.train import train as run_train
+    from ..model.training.train import train as run_train
 
     summary = run_train(
         config,

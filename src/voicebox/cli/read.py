@@ -12,12 +12,13 @@ import numpy as np
 import typer
 
 from .. import audio as audio_io
+from ..audio import pcm16, wav_stream_header  # the one streamed-WAV writer (server's too)
 from ..errors import InputError
 from ..model.config import GUIDANCE
-from .app import app, err, progress_bar
+from ..tasks.options import ReadOptions
+from .app import app, err, progress_bar, task_options
 
 SUBTITLE_FORMATS = (".srt", ".vtt")
-STREAM_FORMATS = (".wav", ".flac", ".ogg")
 PREVIEW_TEXT = {
     "en": "Hello! This is how I sound when I read your text aloud.",
     "ja": "こんにちは。この声で文章を読み上げます。",
@@ -25,34 +26,17 @@ PREVIEW_TEXT = {
 
 
 @app.command()
+@task_options(ReadOptions)
 def read(
     text: str | None = typer.Argument(None, help="Text to read; '-' reads standard input."),
     file: Path | None = typer.Option(None, "-f", "--file", help="Read the text of this file."),
     out: str = typer.Option(..., "-o", "--output", help="Audio file to write; '-' streams WAV."),
-    voice: str | None = typer.Option(
-        None,
-        "--voice",
-        "-v",
-        help="Voice id from `voicebox voices`, an OpenAI name (alloy, echo, ...) or a blend "
-        "'a(2)+b(1)' (default: the best measured voice for the text's language).",
-    ),
-    blend: str | None = typer.Option(
-        None,
-        "--blend",
-        help="Mix Kokoro voices: 'jf_alpha:0.6,jm_kumo:0.4' or 'jf_alpha(3)+jm_kumo(2)'.",
-    ),
-    speed: float = typer.Option(1.0, "--speed", help="Speaking rate (0.25-4)."),
-    pitch: float = typer.Option(0.0, "--pitch", help="Pitch shift in semitones (-12..12)."),
+    options: ReadOptions = None,  # type: ignore[assignment] - read's own flags, see task_options
     loudness: float | None = typer.Option(
         None,
         "--loudness",
         help="Level to this EBU R128 loudness in LUFS (e.g. -16), true peak under -1 dBTP; "
         "the audio is then written once the whole text is read.",
-    ),
-    lang: str | None = typer.Option(
-        None,
-        "--lang",
-        help="Text language: en, ja, or any espeak-ng code (default: detected from the text).",
     ),
     subtitles: Path | None = typer.Option(None, "--subtitles", help="Write .srt or .vtt here."),
     timings: Path | None = typer.Option(None, "--timings", help="Write word timings JSON here."),
@@ -64,7 +48,8 @@ def read(
     like: Path | None = typer.Option(
         None,
         "--like",
-        help="Speak in the voice of this 3-10 s recording (our Voicebox model; needs --consent).",
+        help="Speak in the voice of this 3-10 s recording (English: our Voicebox model; other "
+        "languages: their nearest native voice re-voiced towards it; needs --consent).",
     ),
     ref_text: str | None = typer.Option(
         None, "--ref-text", help="Transcript of the --like recording (default: whisper's)."
@@ -91,17 +76,7 @@ def read(
 ) -> None:
     """Read text aloud; audio is written sentence by sentence as it is made."""
     from ..safety import refuse_overwrite
-    from ..tasks.read import (
-        ENGINES,
-        choose_voice,
-        count_pieces,
-        peek_text,
-        read_stream,
-        reading_report,
-        timings_json,
-        to_srt,
-        to_vtt,
-    )
+    from ..tasks.read import ENGINES
 
     source = _source(text, file)
     _check_outputs(out, subtitles, timings)
@@ -123,14 +98,41 @@ def read(
             nfe,
             guidance,
             (consent, consent_file, consent_audio),
+            lang=options.lang,
         )
         return
     if consent is not None or consent_file is not None or consent_audio is not None:
         raise InputError("--consent, --consent-file and --consent-audio go with --engine voicebox")
     if like is not None or ref_text is not None or variations != 1:
         raise InputError("--like, --ref-text and --variations need --engine voicebox")
+    _read_stock(source, file, out, options, loudness, subtitles, timings)
+
+
+def _read_stock(
+    source: str | Iterator[str],
+    file: Path | None,
+    out: str,
+    options: ReadOptions,
+    loudness: float | None,
+    subtitles: Path | None,
+    timings: Path | None,
+) -> None:
+    """`read` with the bundled voices: streamed sentence by sentence into OUT (or stdout), with
+    subtitles and timings committed together with the audio."""
+    from ..tasks.read import (
+        choose_voice,
+        count_pieces,
+        peek_text,
+        read_stream,
+        reading_report,
+        timings_json,
+        to_srt,
+        to_vtt,
+    )
+
+    lang = options.lang
     sample, source = peek_text(source)
-    _, name, spoken = choose_voice(voice, blend, lang, sample)
+    _, name, spoken = choose_voice(options.voice, options.blend, lang, sample)
     report = reading_report(name, spoken, lang)
     if report:
         err.print(report, highlight=False)
@@ -152,9 +154,8 @@ def read(
         def tick(done: float, total: float) -> None:
             bar(done, max(known, done) if known else 0)
 
-        stream = read_stream(
-            source, voice=voice, blend=blend, speed=speed, pitch=pitch, lang=spoken, progress=tick
-        )
+        asked = {**options.to_dict(), "lang": spoken}
+        stream = read_stream(source, **asked, progress=tick)
         if leveller is not None:
             stream = _levelled(stream, leveller, collected)
         # Every output is committed together or not at all: a subtitle file that cannot be
@@ -208,12 +209,15 @@ def _read_like(
     nfe: int,
     guidance: float,
     consent: tuple[str | None, Path | None, Path | None] = (None, None, None),
+    lang: str | None = None,
 ) -> None:
-    """`read --engine voicebox --like REF`: zero-shot reading in REF's voice, N variations."""
+    """`read --engine voicebox --like REF`: zero-shot reading in REF's voice, N variations;
+    text in another language than English is read by its nearest native voice re-voiced."""
     from .. import provenance
     from ..audio import atomic_path
     from ..model.checkpoint import find
     from ..safety import accept_reference, refuse_overwrite
+    from ..tasks.crosslingual import route_language
     from ..tasks.read import read_like, variation_paths
 
     if like is None:
@@ -226,14 +230,18 @@ def _read_like(
     subs = variation_paths(str(subtitles), variations) if subtitles is not None else None
     times = variation_paths(str(timings), variations) if timings is not None else None
     refuse_overwrite([*paths, *(subs or []), *(times or [])], [like, *consent[1:]])
-    find(None, "audio")  # NotReadyError (one line) when no model is trained, before any work
+    text = source if isinstance(source, str) else "".join(source)
+    target = route_language(text, lang)  # a language a recording's voice can speak, or refused
+    if target != "en" and variations != 1:
+        raise InputError("--variations needs English text: other languages read the same each time")
+    if target == "en":
+        find(None, "audio")  # NotReadyError (one line) when no model is trained, before any work
     # Cloning needs the speaker's consent: checked now, recorded once the reference is accepted.
     granted: provenance.Consent | provenance.ConsentRecord = provenance.Consent(*consent)
     provenance.check_consent(granted)
     reference = accept_reference(like, ref_text)  # refuses silence, trims a long one, fast
     if reference.window is not None:
         err.print(reference.describe(), highlight=False)
-    text = source if isinstance(source, str) else "".join(source)
     base = seed
     if base is None and variations > 1:
         import random
@@ -250,7 +258,10 @@ def _read_like(
                 guidance=guidance,
                 progress=bar,
                 consent=granted,
+                lang=target,
             )
+        if speech.route:
+            err.print(speech.route, highlight=False)
         granted = speech.consent or granted  # one ledger record for every variation
         speech.save(path)  # the audio and its provenance sidecar with the consent record
         if subs is not None:
@@ -327,12 +338,12 @@ def _text_encoding(head: bytes) -> str | None:
 
 def _check_outputs(out: str, subtitles: Path | None, timings: Path | None) -> None:
     """Refuse unusable output paths before any synthesis starts."""
-    from ..audio import FFMPEG_WRITE, WRITE_FORMATS
+    from ..audio import WRITE_EXTS, ext_list
 
     if out != "-":
         ext = Path(out).suffix.lower()
-        if ext not in WRITE_FORMATS and ext not in FFMPEG_WRITE:
-            raise InputError(f"{out}: cannot write '{ext}' audio; use .wav .flac .ogg .mp3 .opus")
+        if ext not in WRITE_EXTS:
+            raise InputError(f"{out}: cannot write '{ext}' audio; use {ext_list(WRITE_EXTS)}")
         _check_folder(Path(out))
     if subtitles is not None:
         if subtitles.suffix.lower() not in SUBTITLE_FORMATS:
@@ -354,7 +365,7 @@ def _write(
 ) -> tuple[int, float]:
     """Write chunks to a file, or a WAV stream on stdout; returns (rate, seconds written).
     With `outputs`, the file is committed with that group's other outputs."""
-    from ..audio import Audio, StreamWriter, save
+    from ..audio import STREAM_EXTS, Audio, StreamWriter, save
 
     rate, frames = 0, 0
     if out == "-":
@@ -370,7 +381,7 @@ def _write(
                 collected.append(timing)
         return rate, frames / max(rate, 1)
     path = Path(out)
-    if path.suffix.lower() in STREAM_FORMATS:
+    if path.suffix.lower() in STREAM_EXTS:
         writer = None
         try:
             for chunk, timing in stream:
@@ -397,11 +408,6 @@ def _write(
     audio = Audio(np.concatenate(parts), rate)
     save(audio, path, outputs=outputs)
     return rate, audio.duration
-
-
-# One streamed-WAV writer for the CLI and the server (sizes 0xFFFFFFFF: "until the stream ends").
-wav_stream_header = audio_io.wav_stream_header
-pcm16 = audio_io.pcm16
 
 
 @app.command()

@@ -11,13 +11,15 @@ from typing import TYPE_CHECKING
 import typer
 
 from ..errors import AudioError, InputError
-from .app import app, err, progress_bar
+from ..tasks.options import TranscribeOptions
+from .app import app, err, progress_bar, task_options
 
 if TYPE_CHECKING:
     from ..audio import Audio
 
 
 @app.command()
+@task_options(TranscribeOptions)
 def transcribe(
     path: str = typer.Argument(
         ...,
@@ -31,16 +33,7 @@ def transcribe(
         "-f",
         help="txt, json, srt or vtt (default: from -o's extension, else txt).",
     ),
-    language: str | None = typer.Option(
-        None,
-        "--language",
-        "-l",
-        help="What is spoken: a code (en, de, ja, ...) or name; default: detected, and refused "
-        "when the detector is unsure.",
-    ),
-    translate: bool = typer.Option(
-        False, "--translate", help="Write an English translation instead of the words spoken."
-    ),
+    options: TranscribeOptions = None,  # type: ignore[assignment] - see task_options
 ) -> None:
     """Transcribe speech with word-level times."""
     from ..audio import check_output
@@ -54,8 +47,8 @@ def transcribe(
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise InputError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
-    language = check_language(language)  # an unknown language is refused before any work
-    task = "translate" if translate else "transcribe"
+    language = check_language(options.language)  # an unknown one is refused before any work
+    task = options.task
     refuse_overwrite([out], [path])  # the audio would be replaced by its own transcript
     if out is not None:
         check_output(out)  # before the work, not after it

@@ -28,7 +28,7 @@ from scipy.signal import lfilter
 
 from ..config import cache_dir, threads
 from ..errors import EngineError
-from .denoise import AlignedStream, deepfilternet_package
+from .aligned import AlignedStream, deepfilternet_package
 
 GRAPHS = ("enc", "erb_dec", "df_dec")
 SURGERY_VERSION = 1

@@ -1,17 +1,23 @@
 """The Voicebox model: text-guided flow-matching speech infilling (ours, torch).
 
-Heavy imports stay inside the submodules so `import voicebox.model` is cheap.
+Inference lives in this package's modules (sample, flow, network, duration, checkpoint, ...); what only
+training needs lives in `voicebox.model.training`, which inference never imports. The entry points
+below are imported on first use, so `import voicebox.model` stays cheap (no torch).
 """
 
-from ..api import lazy_getattr
+from __future__ import annotations
 
-__getattr__ = lazy_getattr(
-    "voicebox.model",
-    {
-        "infill": "voicebox.model.sample:infill",
-        "zero_shot": "voicebox.model.sample:zero_shot",
-        "variations": "voicebox.model.sample:variations",
-        "respeak": "voicebox.model.sample:respeak",
-        "train": "voicebox.model.train:train",
-    },
-)
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .sample import infill, respeak, variations, zero_shot
+
+__all__ = ["infill", "respeak", "variations", "zero_shot"]
+
+
+def __getattr__(name: str) -> object:
+    if name in __all__:
+        from . import sample
+
+        return getattr(sample, name)
+    raise AttributeError(f"module 'voicebox.model' has no attribute {name!r}")

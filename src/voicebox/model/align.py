@@ -43,8 +43,9 @@ def _decoder(wide: bool = False):  # noqa: ANN202 - pocketsphinx.Decoder, one pe
 
     beams = WIDE_BEAMS if wide else {}
     # batch CMN: the whole utterance is normalised on its own, so the same audio always aligns the
-    # same way (live CMN carries state from the previous utterance)
-    return Decoder(samprate=RATE, bestpath=False, loglevel="FATAL", cmn="batch", **beams)
+    # same way (live CMN carries state from the previous utterance). No language model: alignment
+    # follows the given words, and the bundled LM cost 67 MB per decoder (same alignments without).
+    return Decoder(samprate=RATE, bestpath=False, loglevel="FATAL", cmn="batch", lm=None, **beams)
 
 
 def _run_alignment(entries: list[tuple[str, list[str]]], pcm: bytes):  # noqa: ANN202 - Alignment
@@ -163,6 +164,33 @@ def align_words(audio: Audio, text: str) -> tuple[list[str], list[int], list[Wor
     segments, timings, n = _sphinx_segments(audio, text)
     phones, durations = to_frames(segments, frames_for(n))
     return phones, durations, timings
+
+
+def spread_words(audio: Audio, text: str) -> tuple[list[str], list[int], list[WordTiming]]:
+    """A coarse alignment for when forced alignment finds no path (the text does not quite match,
+    or a word is cut at the clip's edge): the text's phones, equal in length, over the stretch from
+    the first to the last frame within 35 dB of the loudest. Same shape as `align_words`."""
+    pairs = _entries(text)
+    n_frames = frames_for(audio.frames)
+    x = audio.mono() if audio.channels > 1 else audio.samples[0]
+    hop = max(1, audio.frames // max(1, n_frames))
+    energy = np.array([float(np.mean(x[i * hop : (i + 1) * hop] ** 2)) for i in range(n_frames)])
+    db = 10 * np.log10(energy + 1e-12)
+    loud = np.flatnonzero(db > db.max() - 35.0)
+    first, last = (int(loud[0]), int(loud[-1]) + 1) if loud.size else (0, n_frames)
+    phones = [p for _, ps in pairs for p in ps]
+    if last - first < len(phones):
+        raise AudioError("audio too short for its text")
+    cuts = np.linspace(first, last, len(phones) + 1)
+    segments, timings, k = [], [], 0
+    for word, ps in pairs:
+        start = cuts[k] / MEL.fps
+        for p in ps:
+            segments.append((p, cuts[k] / MEL.fps, cuts[k + 1] / MEL.fps))
+            k += 1
+        timings.append(WordTiming(word, start, cuts[k] / MEL.fps))
+    out_phones, durations = to_frames(segments, n_frames)
+    return out_phones, durations, timings
 
 
 def align(audio: Audio, text: str) -> tuple[list[str], list[int]]:

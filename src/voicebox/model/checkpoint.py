@@ -7,11 +7,14 @@ also keeps `<part>.state.pt` (full optimiser state for resuming), which is not s
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -21,6 +24,7 @@ from ..errors import NotReadyError
 from .config import Config, from_dict
 
 DEFAULT_NAME = "small"
+log = logging.getLogger(__name__)
 
 
 def search_roots() -> list[Path]:
@@ -111,3 +115,33 @@ def load(
         {k: v.float() if v.is_floating_point() else v for k, v in data["state_dict"].items()}
     )
     return model.to(device).eval(), config
+
+
+def load_vocoder(
+    path: str | os.PathLike[str] | None = None,
+) -> Callable[[torch.Tensor | np.ndarray], np.ndarray] | None:
+    """The trained vocoder as a function mel [T, 80] -> samples, or None when no checkpoint exists.
+
+    `path` is a vocoder.pt file or a checkpoint folder; by default the checkpoint the model uses.
+    """
+    try:
+        if path is not None and str(path).endswith(".pt"):
+            folder = os.path.dirname(os.path.abspath(path))
+        else:
+            folder = str(find(path, "vocoder"))
+        model, _ = load(folder, "vocoder")
+    except NotReadyError as exc:
+        log.info("no trained vocoder (%s); Griffin-Lim will be used", exc)
+        return None
+
+    from .features import MEL
+
+    @torch.inference_mode()
+    def vocode(mel: torch.Tensor | np.ndarray) -> np.ndarray:
+        m = torch.as_tensor(
+            np.asarray(mel, dtype=np.float32) if isinstance(mel, np.ndarray) else mel
+        )
+        wave = model(m.float().reshape(1, -1, MEL.n_mels))[0]
+        return wave.clamp(-1.0, 1.0).numpy().astype(np.float32)
+
+    return vocode

@@ -82,3 +82,20 @@ def audio_to_mel(audio: Audio, cfg: MelConfig = MEL) -> torch.Tensor:
         else audio.samples[0]
     )
     return log_mel(np.ascontiguousarray(x), cfg)
+
+
+def warp_mel(mel: np.ndarray, alpha: float) -> np.ndarray:
+    """Warp a log-mel [T, 80] along frequency: the content at f Hz moves to alpha·f (a new tract length).
+    Makes pseudo-speakers for training and re-voices readings towards a prompt (cross-lingual)."""
+    import librosa
+
+    fb = _filterbank(MEL).numpy()
+    freqs = np.linspace(0, MEL.rate / 2, fb.shape[1])
+    centres = (fb * freqs).sum(axis=1) / np.maximum(fb.sum(axis=1), 1e-9)
+    mel_pos = librosa.hz_to_mel(centres)
+    source = librosa.hz_to_mel(np.clip(centres / alpha, centres[0], centres[-1]))
+    idx = np.interp(source, mel_pos, np.arange(len(centres)))
+    lo = np.floor(idx).astype(int).clip(0, len(centres) - 1)
+    hi = np.minimum(lo + 1, len(centres) - 1)
+    w = (idx - lo).astype(np.float32)
+    return (mel[:, lo] * (1 - w) + mel[:, hi] * w).astype(mel.dtype)

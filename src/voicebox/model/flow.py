@@ -1,5 +1,8 @@
 """Optimal-transport conditional flow matching (OT-CFM) with Voicebox's masking and guidance dropout.
 
+The whole flow lives here: the training loss and, for sampling, the ODE from noise to mel (Euler or
+midpoint on a plain or swayed time grid) and classifier-free guidance.
+
 Training sees x_t = (1 − (1 − σ)t)·x0 + t·x1 between noise x0 and the normalised mel x1, and learns
 u = x1 − (1 − σ)·x0 on the frames it must generate; dropping the whole context (and sometimes the phones)
 teaches the unconditional field that classifier-free guidance needs at sampling time.
@@ -7,13 +10,20 @@ teaches the unconditional field that classifier-free guidance needs at sampling 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
-from .config import ModelConfig
+from ..config import env
+from ..errors import InputError
+from .config import GUIDANCE, SWAY, ModelConfig
+from .network import bf16_supported
 from .phones import PHONE_ID
 
 NULL_ID = PHONE_ID["<null>"]
+SOLVERS = ("euler", "midpoint")
+Field = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def normalize(mel: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
@@ -79,3 +89,103 @@ def cfm_loss(
     err = (pred.float() - target) ** 2 * weight
     loss = err.sum() / (weight.sum() * x1.shape[-1]).clamp(min=1.0)
     return loss, {"masked_frac": float(gen_mask.sum() / frame_mask.sum().clamp(min=1))}
+
+
+# ---------------------------------------------------------------- sampling
+
+
+def time_grid(steps: int, sway: float = 0.0, device: torch.device | None = None) -> torch.Tensor:
+    """steps + 1 times from 0 to 1. A negative `sway` (F5-TTS's sway sampling) packs them towards
+    t = 0, where the coarse shape of the speech is decided: t + s(cos(πt/2) − 1 + t)."""
+    ts = torch.linspace(0.0, 1.0, steps + 1, device=device)
+    if sway:
+        ts = ts + sway * (torch.cos(torch.pi / 2 * ts) - 1 + ts)
+    return ts
+
+
+def solve(
+    field: Field, x0: torch.Tensor, nfe: int = 16, solver: str = "midpoint", sway: float = 0.0
+) -> torch.Tensor:
+    """Integrate dx/dt = field(x, t) from t=0 to 1 with `nfe` function evaluations (Euler or midpoint)."""
+    if solver not in SOLVERS:
+        raise InputError(f"unknown ODE solver {solver!r}: choose euler or midpoint")
+    if nfe < 1:
+        raise InputError("nfe must be at least 1")
+    if not -1.0 <= sway <= 1.0:
+        raise InputError("sway must be between -1 and 1")
+    steps = nfe if solver == "euler" else max(1, nfe // 2)
+    ts = time_grid(steps, sway, x0.device)
+    x = x0
+    for i in range(steps):
+        t, h = ts[i], ts[i + 1] - ts[i]
+        if solver == "euler":
+            x = x + h * field(x, t)
+        else:
+            mid = x + 0.5 * h * field(x, t)
+            x = x + h * field(mid, t + 0.5 * h)
+    return x
+
+
+def guided_field(
+    model: nn.Module,
+    context: torch.Tensor,
+    frame_phones: torch.Tensor,
+    mask: torch.Tensor | None,
+    guidance: float,
+) -> Field:
+    """The classifier-free-guided vector field v_c + α(v_c − v_u), conditional and unconditional
+    (no context, null phones) evaluated in one batched forward pass. Guidance is needed at every
+    step: guiding only t < 0.75 (or 0.5) raised WER from 0.166 to 0.194 (0.242) on 10 eval speakers."""
+    b = context.shape[0]
+
+    def plain(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return model(x, t.expand(b), context, frame_phones, mask)
+
+    if guidance == 0:
+        return plain
+    real = mask if mask is not None else torch.ones_like(frame_phones, dtype=torch.bool)
+    ctx2 = torch.cat([context, torch.zeros_like(context)])
+    phones2 = torch.cat([frame_phones, torch.where(real, NULL_ID, frame_phones)])
+    mask2 = torch.cat([mask, mask]) if mask is not None else None
+
+    def guided(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        v = model(torch.cat([x, x]), t.expand(2 * b), ctx2, phones2, mask2)
+        cond, uncond = v[:b], v[b:]
+        return cond + guidance * (cond - uncond)
+
+    return guided
+
+
+@torch.no_grad()
+def generate_mel(
+    model: nn.Module,
+    cfg: ModelConfig,
+    frame_phones: torch.Tensor,
+    context_mel: torch.Tensor,
+    gen_mask: torch.Tensor,
+    nfe: int = 16,
+    guidance: float = GUIDANCE,
+    solver: str = "midpoint",
+    seed: int | None = None,
+) -> torch.Tensor:
+    """Log-mel [T, n_mels] whose gen_mask [T] frames are generated and whose other frames are
+    context_mel's, bit for bit; frame_phones [T] give the phone of every frame."""
+    if frame_phones.shape[0] != context_mel.shape[0] or gen_mask.shape[0] != context_mel.shape[0]:
+        raise InputError("frame phones, context mel and mask must have the same number of frames")
+    generator = torch.Generator()
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(int(seed))
+    dev = next(model.parameters()).device
+    x1_ctx = normalize(context_mel.float(), cfg) * (~gen_mask)[:, None]
+    field = guided_field(
+        model, x1_ctx[None].to(dev), frame_phones[None].to(dev), None, float(guidance)
+    )
+    x0 = torch.randn((1, *context_mel.shape), generator=generator).to(dev)
+    fast = bf16_supported(dev) and env("bf16", "1") != "0"  # trained under bf16 autocast too
+    sway = float(env("sway", str(SWAY)) or 0)
+    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=fast):
+        x1 = solve(field, x0, nfe, solver, sway)
+    mel = denormalize(x1[0].float().cpu(), cfg)
+    return torch.where(gen_mask[:, None], mel, context_mel.float())

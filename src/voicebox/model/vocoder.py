@@ -7,16 +7,13 @@ iSTFT, so it runs at frame rate (cheap on a CPU) instead of sample rate like HiF
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import NotReadyError
-from .features import MEL, _filterbank, log_mel
+from .features import MEL, _filterbank
 
 log = logging.getLogger(__name__)
 
@@ -99,37 +96,6 @@ class Vocoder(nn.Module):
         return self.head(self.final_norm(x.transpose(1, 2)))
 
 
-STFT_RESOLUTIONS = ((256, 64), (512, 128), (1024, 256), (2048, 512))
-
-
-def _mag(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
-    window = torch.hann_window(n_fft, device=x.device)
-    spec = torch.stft(x, n_fft, hop, window=window, center=True, return_complex=True)
-    return spec.abs().clamp(min=1e-5)
-
-
-def stft_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Multi-resolution STFT loss: spectral convergence + log-magnitude L1, averaged."""
-    total = pred.new_zeros(())
-    for n_fft, hop in STFT_RESOLUTIONS:
-        p, t = _mag(pred, n_fft, hop), _mag(target, n_fft, hop)
-        sc = torch.linalg.norm(t - p) / torch.linalg.norm(t).clamp(min=1e-5)
-        total = total + sc + F.l1_loss(torch.log(p), torch.log(t))
-    return total / len(STFT_RESOLUTIONS)
-
-
-def vocoder_loss(model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
-    """Multi-resolution STFT loss plus mel L1 (weight 2) on a (mel, wave) batch; returns (loss, logs)."""
-    pred = model(batch["mel"])
-    with torch.autocast(pred.device.type, enabled=False):
-        pred = pred.float()
-        target = batch["wave"].float()[:, : pred.shape[1]]
-        mr = stft_loss(pred, target)
-        mel_l1 = F.l1_loss(log_mel(pred), log_mel(target))
-        loss = mr + 2.0 * mel_l1
-    return loss, {"stft": float(mr.detach()), "mel_l1": float(mel_l1.detach())}
-
-
 def griffin_lim(mel: torch.Tensor | np.ndarray, iterations: int = 32) -> np.ndarray:
     """Invert a log-mel [T, 80] to 16 kHz samples [(T-1)*hop] with fast Griffin-Lim (fallback vocoder)."""
     m = torch.as_tensor(np.asarray(mel, dtype=np.float32) if isinstance(mel, np.ndarray) else mel)
@@ -150,33 +116,3 @@ def griffin_lim(mel: torch.Tensor | np.ndarray, iterations: int = 32) -> np.ndar
         prev = rebuilt
     wave = torch.istft(mag * angles, length=length, **kw)
     return wave.numpy().astype(np.float32)
-
-
-def load_vocoder(
-    path: str | os.PathLike[str] | None = None,
-) -> Callable[[torch.Tensor | np.ndarray], np.ndarray] | None:
-    """The trained vocoder as a function mel [T, 80] -> samples, or None when no checkpoint exists.
-
-    `path` is a vocoder.pt file or a checkpoint folder; by default the checkpoint the model uses.
-    """
-    from . import checkpoint
-
-    try:
-        if path is not None and str(path).endswith(".pt"):
-            folder = os.path.dirname(os.path.abspath(path))
-        else:
-            folder = str(checkpoint.find(path, "vocoder"))
-        model, _ = checkpoint.load(folder, "vocoder")
-    except NotReadyError as exc:
-        log.info("no trained vocoder (%s); Griffin-Lim will be used", exc)
-        return None
-
-    @torch.inference_mode()
-    def vocode(mel: torch.Tensor | np.ndarray) -> np.ndarray:
-        m = torch.as_tensor(
-            np.asarray(mel, dtype=np.float32) if isinstance(mel, np.ndarray) else mel
-        )
-        wave = model(m.float().reshape(1, -1, MEL.n_mels))[0]
-        return wave.clamp(-1.0, 1.0).numpy().astype(np.float32)
-
-    return vocode

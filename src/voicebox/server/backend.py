@@ -1,46 +1,44 @@
-"""The server's view of the library: tasks imported lazily, so a missing one answers 503, not a crash."""
+"""The server's view of the library: the task layer (voicebox.tasks), imported on first use so
+the server starts fast; tests swap in their own Backend to exercise the HTTP layer alone."""
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Iterator
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from ..audio import Audio
 from ..errors import NotReadyError
 from ..progress import Progress
+from ..tasks.options import CleanOptions, EditOptions
+
+
+@contextlib.contextmanager
+def available(task: str) -> Iterator[None]:
+    """Around a plain import of `voicebox.tasks.<task>`: a build without that task answers
+    NotReadyError (503), not a crash."""
+    name = f"voicebox.tasks.{task}"
+    try:
+        yield
+    except ImportError as exc:
+        if exc.name != name:
+            raise
+        raise NotReadyError(
+            f"the '{task}' task is not available in this build yet ({name} is missing)"
+        ) from None
 
 
 def _openai_voices() -> dict[str, str]:
     """OpenAI's voice names mapped to the best-measured voices of their gender (tasks/read.py)."""
     try:
-        from ..tasks.read import openai_voices
-    except ImportError:  # a build without the read task: no aliases, requests fail with 503
+        with available("read"):
+            from ..tasks.read import openai_voices
+    except NotReadyError:  # a build without the read task: no aliases, requests fail with 503
         return {}
     return openai_voices()
 
 
 OPENAI_VOICES: dict[str, str] = _openai_voices()
-
-
-def task(module: str, attr: str) -> Callable[..., Any]:
-    """`voicebox.tasks.<module>.<attr>`, or NotReadyError when that task is not in this build yet."""
-    name = f"voicebox.tasks.{module}"
-    try:
-        mod = importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name == name:
-            raise NotReadyError(
-                f"the '{module}' task is not available in this build yet ({name} is missing)"
-            ) from None
-        raise
-    try:
-        return getattr(mod, attr)
-    except AttributeError:
-        raise NotReadyError(f"the '{module}' task has no {attr}() yet") from None
-
-
-_library = task  # for methods whose `task` argument shadows the function
 
 
 def _reading(
@@ -73,7 +71,10 @@ class Backend:
 
     def voices(self) -> list[dict]:
         """Every voice a request may name, as JSON-ready dicts."""
-        found = task("read", "voices")()
+        with available("read"):
+            from ..tasks.read import voices
+
+        found = voices()
         out = []
         for v in found:
             if isinstance(v, str):
@@ -101,7 +102,9 @@ class Backend:
         progress: Progress,
     ) -> Audio:
         """Read `text` aloud in one piece."""
-        read = task("read", "read")
+        with available("read"):
+            from ..tasks.read import read
+
         return read(text, **_reading(voice, blend, speed, pitch, lang, progress)).audio
 
     def captioned(
@@ -115,7 +118,9 @@ class Backend:
         progress: Progress,
     ) -> tuple[Audio, list[dict]]:
         """Read `text` aloud in one piece with each word's times: (audio, [{word, start, end}])."""
-        read = task("read", "read")
+        with available("read"):
+            from ..tasks.read import read
+
         speech = read(text, **_reading(voice, blend, speed, pitch, lang, progress))
         words = [{"word": w.text, "start": w.start, "end": w.end} for w in speech.words]
         return speech.audio, words
@@ -131,29 +136,18 @@ class Backend:
         progress: Progress,
     ) -> Iterator[Audio]:
         """Read `text` aloud sentence by sentence, yielding each sentence's audio as it finishes."""
-        read_stream = task("read", "read_stream")
+        with available("read"):
+            from ..tasks.read import read_stream
+
         for chunk in read_stream(text, **_reading(voice, blend, speed, pitch, lang, progress)):
             yield chunk[0] if isinstance(chunk, tuple) else chunk
 
-    def clean(
-        self,
-        audio: Audio,
-        engine: str,
-        strength: float | None,
-        dehum: bool,
-        loudness: float | None,
-        progress: Progress,
-    ) -> Audio:
-        """Remove noise (and hum) from speech."""
-        clean = task("clean", "clean")
-        return clean(
-            audio,
-            engine=engine,
-            strength=strength,
-            dehum=dehum,
-            loudness=loudness,
-            progress=progress,
-        )
+    def clean(self, audio: Audio, options: CleanOptions, progress: Progress) -> Audio:
+        """Remove noise (and hum) from speech, with the request's clean options."""
+        with available("clean"):
+            from ..tasks.clean import clean
+
+        return clean(audio, **options.to_dict(), progress=progress)
 
     def transcribe(
         self,
@@ -164,8 +158,10 @@ class Backend:
     ) -> Any:  # noqa: ANN401 - a Transcript
         """Words and times (language None: detected; task "translate": English text); the
         returned object has to_dict() and render(fmt)."""
-        run = _library("transcribe", "transcribe")
-        return run(audio, progress=progress, language=language, task=task)
+        with available("transcribe"):
+            from ..tasks.transcribe import transcribe
+
+        return transcribe(audio, progress=progress, language=language, task=task)
 
     def edit(
         self,
@@ -176,23 +172,23 @@ class Backend:
     ) -> Any:  # noqa: ANN401
         """Change what was said (params: server.work.EditParams); returns an EditResult.
         `consent` is the speaker's, required by the task when engine is voicebox."""
-        edit = task("edit", "edit")
+        with available("edit"):
+            from ..tasks.edit import edit
+        with available("transcribe"):
+            from ..tasks.transcribe import Transcript
+
         source = None
         if params.source is not None:
-            source = task("transcribe", "Transcript").from_dict(params.source)
-        voice = params.voice
+            source = Transcript.from_dict(params.source)
+        options = EditOptions.from_mapping(params.model_dump(include=set(EditOptions.names())))
+        voice = options.voice
         if isinstance(voice, str):
             voice = self.voice_id(voice)
         return edit(
             audio,
-            replace=[tuple(p) for p in params.replace],
-            delete=list(params.delete),
-            insert_after=[tuple(p) for p in params.insert_after],
-            transcript=params.transcript,
-            occurrence=params.occurrence,
-            plan_only=params.plan_only,
-            engine=params.engine,
+            options,
             voice=voice,
+            plan_only=params.plan_only,
             source=source,
             progress=progress,
             consent=consent,

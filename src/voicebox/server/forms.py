@@ -65,77 +65,95 @@ async def read_form(request: Request, folder: Path, limit: int, timeout: float) 
         raise ApiError(408, f"upload not complete within {timeout:.0f} s") from None
 
 
+class _Parts:
+    """python-multipart's callbacks for one body: each file part streams into `folder` under a
+    name we choose, each text field is kept (up to MAX_FIELD_BYTES), all into `form`."""
+
+    def __init__(self, folder: Path, form: Form) -> None:
+        self.folder, self.form = folder, form
+        self.headers: dict[str, bytes] = {}
+        self.field, self.value = b"", b""
+        self.name: str | None = None
+        self.filename: str | None = None
+        self.path: Path | None = None
+        self.buf = bytearray()
+        self.file: IO[bytes] | None = None
+        self.size = 0
+
+    def callbacks(self) -> dict:
+        """The callback table MultipartParser takes."""
+        return {
+            "on_part_begin": self.on_part_begin,
+            "on_header_field": self.on_header_field,
+            "on_header_value": self.on_header_value,
+            "on_header_end": self.on_header_end,
+            "on_headers_finished": self.on_headers_finished,
+            "on_part_data": self.on_part_data,
+            "on_part_end": self.on_part_end,
+        }
+
+    def on_part_begin(self) -> None:
+        self.headers, self.name, self.filename = {}, None, None
+        self.buf, self.file, self.size = bytearray(), None, 0
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self.field += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self.value += data[start:end]
+
+    def on_header_end(self) -> None:
+        self.headers[self.field.decode("latin-1").lower()] = self.value
+        self.field, self.value = b"", b""
+
+    def on_headers_finished(self) -> None:
+        _, opts = parse_options_header(self.headers.get("content-disposition", b""))
+        name = opts.get(b"name")
+        if name is None:
+            raise ApiError(400, "multipart part without a field name")
+        self.name = name.decode("utf-8", "replace")
+        if b"filename" in opts:
+            if len(self.form.files) >= MAX_FILES:
+                raise ApiError(400, f"at most {MAX_FILES} files per request")
+            self.filename = opts[b"filename"].decode("utf-8", "replace")
+            self.path = self.folder / f"upload-{len(self.form.files)}{safe_suffix(self.filename)}"
+            self.file = open(self.path, "wb")  # noqa: SIM115 - closed in on_part_end / close
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        chunk = data[start:end]
+        self.size += len(chunk)
+        if self.file is not None:
+            self.file.write(chunk)
+        elif self.size > MAX_FIELD_BYTES:
+            raise ApiError(413, f"form field '{self.name}' is over {MAX_FIELD_BYTES // 1024} KB")
+        else:
+            self.buf += chunk
+
+    def on_part_end(self) -> None:
+        assert self.name is not None
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+            assert self.path is not None and self.filename is not None
+            self.form.files[self.name] = Upload(self.path, self.filename, self.size)
+        else:
+            text = bytes(self.buf).decode("utf-8", "replace")
+            self.form.fields.setdefault(self.name, []).append(text)
+
+    def close(self) -> None:
+        """Close a file part left open by a body that stopped early."""
+        if self.file is not None:
+            self.file.close()
+
+
 async def _read_form(request: Request, folder: Path, limit: int) -> Form:
     mime, params = parse_options_header(request.headers.get("content-type", ""))
     if mime != b"multipart/form-data" or b"boundary" not in params:
         raise ApiError(415, "send the request as multipart/form-data (a file upload form)")
     check_length(request, limit)
     form = Form()
-    state: dict = {"headers": {}, "field": b"", "value": b""}
-
-    def on_part_begin() -> None:
-        state.update(headers={}, name=None, filename=None, buf=bytearray(), file=None, size=0)
-
-    def on_header_field(data: bytes, start: int, end: int) -> None:
-        state["field"] += data[start:end]
-
-    def on_header_value(data: bytes, start: int, end: int) -> None:
-        state["value"] += data[start:end]
-
-    def on_header_end() -> None:
-        state["headers"][state["field"].decode("latin-1").lower()] = state["value"]
-        state["field"], state["value"] = b"", b""
-
-    def on_headers_finished() -> None:
-        _, opts = parse_options_header(state["headers"].get("content-disposition", b""))
-        name = opts.get(b"name")
-        if name is None:
-            raise ApiError(400, "multipart part without a field name")
-        state["name"] = name.decode("utf-8", "replace")
-        if b"filename" in opts:
-            if len(form.files) >= MAX_FILES:
-                raise ApiError(400, f"at most {MAX_FILES} files per request")
-            filename = opts[b"filename"].decode("utf-8", "replace")
-            state["filename"] = filename
-            path = folder / f"upload-{len(form.files)}{safe_suffix(filename)}"
-            state["path"] = path
-            state["file"] = open(path, "wb")  # noqa: SIM115 - closed in on_part_end / cleanup
-
-    def on_part_data(data: bytes, start: int, end: int) -> None:
-        chunk = data[start:end]
-        state["size"] += len(chunk)
-        handle: IO[bytes] | None = state["file"]
-        if handle is not None:
-            handle.write(chunk)
-        elif state["size"] > MAX_FIELD_BYTES:
-            raise ApiError(
-                413, f"form field '{state['name']}' is over {MAX_FIELD_BYTES // 1024} KB"
-            )
-        else:
-            state["buf"] += chunk
-
-    def on_part_end() -> None:
-        handle = state["file"]
-        if handle is not None:
-            handle.close()
-            state["file"] = None
-            form.files[state["name"]] = Upload(state["path"], state["filename"], state["size"])
-        else:
-            text = bytes(state["buf"]).decode("utf-8", "replace")
-            form.fields.setdefault(state["name"], []).append(text)
-
-    parser = MultipartParser(
-        params[b"boundary"],
-        {
-            "on_part_begin": on_part_begin,
-            "on_header_field": on_header_field,
-            "on_header_value": on_header_value,
-            "on_header_end": on_header_end,
-            "on_headers_finished": on_headers_finished,
-            "on_part_data": on_part_data,
-            "on_part_end": on_part_end,
-        },
-    )
+    parts = _Parts(folder, form)
+    parser = MultipartParser(params[b"boundary"], parts.callbacks())
     received = 0
     try:
         async for chunk in request.stream():
@@ -149,7 +167,5 @@ async def _read_form(request: Request, folder: Path, limit: int) -> Form:
     except Exception as exc:  # python-multipart raises its own errors on malformed bodies
         raise ApiError(400, f"malformed multipart body ({type(exc).__name__})") from None
     finally:
-        handle = state.get("file")
-        if handle is not None:
-            handle.close()
+        parts.close()
     return form

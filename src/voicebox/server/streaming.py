@@ -18,9 +18,9 @@ from .work import PCM_RATE, SpeechParams, pcm16, speech_args
 _END = object()
 
 
-def wav_header(rate: int, channels: int = 1) -> bytes:
-    """A 16-bit PCM WAV header with 'unknown' sizes, as streaming servers (and OpenAI) send."""
-    return wav_stream_header(rate, channels)
+wav_header = wav_stream_header
+"""A 16-bit PCM WAV header with 'unknown' sizes, as streaming servers (and OpenAI) send: the one
+writer in audio.py, which the CLI's `read -o -` uses too."""
 
 
 async def start_stream(

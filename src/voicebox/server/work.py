@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from .. import audio as audio_io
 from .. import provenance
 from ..audio import Audio
 from ..errors import AudioError, InputError
+from ..options import TaskOptions, specs
 from ..safety import refuse_overwrite
+from ..tasks.options import CleanOptions, EditOptions, ReadOptions, TranscribeOptions
 from .apierror import ApiError
 from .backend import Backend
 from .forms import Upload
@@ -21,8 +23,10 @@ from .jobs import Job, Result, Work
 from .settings import Settings
 
 SpeechFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
-AudioFormat = Literal["wav", "flac", "mp3", "ogg", "opus", "aac", "m4a"]
+AudioFormat = Literal[tuple(ext[1:] for ext in audio_io.WRITE_EXTS)]  # type: ignore[valid-type]
+"""What clean and edit answer in: every format audio.save writes."""
 TranscriptFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
+T = TypeVar("T", bound=TaskOptions)
 PCM_RATE = 24_000  # OpenAI's pcm: 24 kHz, 16-bit signed little-endian, mono
 
 MEDIA_TYPES = {
@@ -42,23 +46,38 @@ MEDIA_TYPES = {
 }
 
 
-class SpeechParams(BaseModel):
+def request_model(
+    name: str, options: type[TaskOptions], base: type[BaseModel], exclude: tuple[str, ...] = ()
+) -> type[BaseModel]:
+    """A request model: `base`'s own fields (OpenAI's, the response format) and one field per
+    option of the task's dataclass, with its default, bounds and help, so the server takes
+    what the task declares."""
+    fields: dict[str, Any] = {}
+    for spec in specs(options):
+        if spec.name in exclude:
+            continue
+        kind = spec.server_type if spec.server_type is not None else spec.type
+        info = Field(spec.default, ge=spec.ge, le=spec.le, description=spec.help)
+        fields[spec.name] = (kind, info)
+    return create_model(name, __base__=base, __doc__=base.__doc__, **fields)
+
+
+def task_options(options: type[T], params: BaseModel) -> T:
+    """The task's options from a validated request (400 for a value the task refuses)."""
+    try:
+        return options.from_mapping(params.model_dump(include=set(options.names())))
+    except InputError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
+class _Speech(BaseModel):
     """OpenAI's speech request, plus voice blends, pitch and language."""
 
     model_config = ConfigDict(extra="ignore")
 
     model: str = Field("voicebox", description="Accepted for OpenAI compatibility (tts-1, ...).")
     input: str = Field(..., description="The text to read.")
-    voice: str | None = Field(
-        None, description="One of /v1/voices, or an OpenAI name (alloy, echo, fable, ...)."
-    )
     response_format: SpeechFormat = "mp3"
-    speed: float = Field(1.0, ge=0.25, le=4.0)
-    blend: dict[str, float] | None = Field(
-        None, description="Mix of voices, e.g. {'jm_kumo': 0.7, 'jf_nezumi': 0.3}."
-    )
-    pitch: float = Field(0.0, ge=-12.0, le=12.0, description="Pitch shift in semitones.")
-    lang: str | None = Field(None, description="Language of the text (default: the voice's).")
     stream: bool = Field(True, description="Stream wav/pcm sentence by sentence as they finish.")
     stream_format: Literal["audio", "sse"] = Field(
         "audio",
@@ -72,50 +91,46 @@ class SpeechParams(BaseModel):
     )
 
 
-class CleanParams(BaseModel):
-    """How to clean an upload: denoiser, its strength, hum removal and target loudness."""
+SpeechParams = request_model("SpeechParams", ReadOptions, _Speech)
+"""The speech request: OpenAI's fields and read's options (voice, blend, speed, pitch, lang)."""
+
+
+class _Clean(BaseModel):
+    """How to clean an upload: denoiser, its strength (dB), hum removal and target loudness."""
 
     model_config = ConfigDict(extra="ignore")
 
-    engine: str = Field("dfn3", description="dfn3 (best), rnnoise (light) or another clean engine.")
-    strength: float | None = Field(None, ge=0.0, description="Attenuation cap in dB.")
-    dehum: bool = False
-    loudness: float | None = Field(None, ge=-70.0, le=0.0, description="Target LUFS.")
     response_format: AudioFormat = "wav"
 
 
-class TranscribeParams(BaseModel):
+CleanParams = request_model("CleanParams", CleanOptions, _Clean)
+"""The clean request: clean's options and the response format."""
+
+
+class _Transcribe(BaseModel):
     """OpenAI's transcription (and translation) request; any of whisper's 99 languages."""
 
     model_config = ConfigDict(extra="ignore")
 
     model: str = "whisper-1"
-    language: str | None = Field(
-        None, description="What is spoken (ISO-639-1, e.g. de); default: detected."
-    )
     prompt: str | None = None
     response_format: TranscriptFormat = "json"
     temperature: float | None = None
     timestamp_granularities: list[Literal["word", "segment"]] = Field(default_factory=list)
 
 
-class EditParams(BaseModel):
+TranscribeParams = request_model(
+    "TranscribeParams", TranscribeOptions, _Transcribe, exclude=("translate",)
+)
+"""The transcription request; translating is its own route (/v1/audio/translations), as OpenAI's."""
+
+
+class _Edit(BaseModel):
     """Word edits: a whole edited transcript, or replace / delete / insert-after operations."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", validate_default=True)  # () defaults become []
 
-    transcript: str | None = Field(
-        None, description="The full edited text; diffed word by word against the recording."
-    )
-    replace: list[tuple[str, str]] = Field(default_factory=list)
-    delete: list[str] = Field(default_factory=list)
-    insert_after: list[tuple[str, str]] = Field(default_factory=list)
-    occurrence: int | None = Field(None, ge=1)
     plan_only: bool = False
-    engine: str = Field("stock", description="What speaks the new words.")
-    voice: str | dict[str, float] | None = Field(
-        None, description="Force a voice (or blend) instead of matching the speaker."
-    )
     source: dict | None = Field(
         None, description="The recording's transcript (a transcription job's info.transcript)."
     )
@@ -125,6 +140,10 @@ class EditParams(BaseModel):
         "speaker's statement that they agree. A 'consent_audio' file of them reading it is checked.",
     )
     response_format: AudioFormat = "wav"
+
+
+EditParams = request_model("EditParams", EditOptions, _Edit, exclude=("exclude_voices",))
+"""The edit request: edit's options (the library-only exclude_voices aside) and the job's own."""
 
 
 def load_upload(upload: Upload | None, settings: Settings) -> Audio:
@@ -171,7 +190,7 @@ def check_text(text: str, settings: Settings) -> None:
 def write_audio(job: Job, audio: Audio, fmt: str, stem: str) -> Result:
     """Encode audio into the job's folder in the requested format."""
     if fmt == "pcm":
-        data = pcm16(audio.to_rate(PCM_RATE) if audio.rate != PCM_RATE else audio)
+        data = openai_pcm(audio)
     else:
         data = audio_io.encode(audio, fmt)
     return write_bytes(job, data, fmt, f"{stem}.{fmt}")
@@ -188,6 +207,11 @@ def write_bytes(job: Job, data: bytes, fmt: str, filename: str) -> Result:
 def pcm16(audio: Audio) -> bytes:
     """Mono 16-bit little-endian samples (the same encoder the CLI streams with)."""
     return audio_io.pcm16(audio.mono())
+
+
+def openai_pcm(audio: Audio) -> bytes:
+    """OpenAI's `pcm` response: mono 16-bit little-endian at 24 kHz."""
+    return pcm16(audio.to_rate(PCM_RATE) if audio.rate != PCM_RATE else audio)
 
 
 def speech_args(
@@ -242,7 +266,7 @@ def captioned_work(params: CaptionedParams, backend: Backend) -> Work:
         job.check_cancel()
         fmt = params.response_format
         if fmt == "pcm":
-            data = pcm16(audio.to_rate(PCM_RATE) if audio.rate != PCM_RATE else audio)
+            data = openai_pcm(audio)
         else:
             data = audio_io.encode(audio, fmt)
         doc: dict = {"audio": base64.b64encode(data).decode(), "audio_format": fmt}
@@ -267,14 +291,13 @@ def captioned_work(params: CaptionedParams, backend: Backend) -> Work:
 def clean_work(
     params: CleanParams, upload: Upload | None, settings: Settings, backend: Backend
 ) -> Work:
-    """A job that cleans the uploaded recording."""
+    """A job that cleans the uploaded recording (its options checked before it is accepted)."""
+    options = task_options(CleanOptions, params)
 
     def run(job: Job) -> Result:
         audio = load_upload(upload, settings)
         job.progress(0.0, audio.duration)
-        cleaned = backend.clean(
-            audio, params.engine, params.strength, params.dehum, params.loudness, job.progress
-        )
+        cleaned = backend.clean(audio, options, job.progress)
         job.check_cancel()
         job.info["duration"] = round(cleaned.duration, 3)
         return write_audio(job, cleaned, params.response_format, "clean")
@@ -291,10 +314,12 @@ def transcribe_work(
 ) -> Work:
     """A job that transcribes (or translates to English) the upload and renders it as OpenAI's
     response formats do; an unknown language is refused now (400), not after the upload is read."""
-    from .backend import task as library
+    from .backend import available
 
+    with available("transcribe"):
+        from ..tasks.transcribe import check_language
     try:
-        language = library("transcribe", "check_language")(params.language)
+        language = check_language(params.language)
     except InputError as exc:
         raise ApiError(400, str(exc).replace("--language CODE", "language=CODE")) from None
 
@@ -370,9 +395,11 @@ def edit_work(
     With engine=voicebox the model speaks in the recorded voice: refused (403) without the
     speaker's consent statement, 422 when it is unusable; checked before the job is accepted.
     """
-    if not (params.replace or params.delete or params.insert_after or params.transcript):
-        raise ApiError(400, "nothing to edit: give transcript, replace, delete or insert_after")
-    cloning = params.engine == "voicebox" and not params.plan_only
+    try:  # the task's own checks, in the words the CLI and batch use
+        options = task_options(EditOptions, params).require_ops()
+    except InputError as exc:
+        raise ApiError(400, str(exc)) from None
+    cloning = options.engine == "voicebox" and not params.plan_only
     if cloning:
         _check_consent(params.consent, consent_audio)
     elif params.consent or consent_audio is not None:

@@ -13,11 +13,13 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from .. import dsp, provenance
 from ..audio import (
+    STREAM_EXTS,
     Audio,
     LoudnessMeter,
     StreamWriter,
@@ -31,16 +33,24 @@ from ..errors import AudioError, InputError
 from ..model.config import GUIDANCE
 from ..progress import Progress
 from ..safety import refuse_overwrite
-from . import hum
+from .options import CleanOptions
 
 _Opened = tuple[int, int, int, Iterator[np.ndarray]]
 """audio.stream's (rate, channels, frames, blocks)."""
+_Pass = tuple[
+    int,
+    list[float],
+    tuple[dict[str, float] | None, dict[str, float] | None] | None,
+    "dsp.Levelled | None",
+]
+"""One pass over a file: samples per channel, hum lines notched, DNSMOS scores, what it measures."""
 BLOCK_SECONDS = 10.0
 HUM_SECONDS = 30.0
 """Hum is detected on the first 30 s of a file (mains hum is steady)."""
 SCORE_SECONDS = 60.0
 """DNSMOS scores the first 60 s of input and output, so scoring stays cheap on long files."""
-STREAM_FORMATS = (".wav", ".flac", ".ogg", ".mp3")
+STREAM_FORMATS = tuple(sorted(STREAM_EXTS))
+"""What clean writes: the formats audio.StreamWriter streams block by block."""
 GUARD_SECONDS = 60.0
 """The guard judges the loudest 9 s DNSMOS window of the first minute, in and out (fixed cost)."""
 GUARD_MIN_SECONDS = 1.0
@@ -89,7 +99,7 @@ class Cleaner:
         import soxr
 
         self.rate, self.channels = rate, channels
-        self.notch = hum.Notch(hum_hz, rate, channels) if hum_hz else None
+        self.notch = dsp.Notch(hum_hz, rate, channels) if hum_hz else None
         self.denoiser = denoise.MultiChannel(engine, channels, strength)
         self.resampled = rate != denoise.RATE
         if self.resampled:
@@ -138,19 +148,6 @@ def unwritable(dst: Path) -> str:
     return f"{dst}: clean cannot write {kind}; choose {listed} (e.g. {dst.with_suffix('.wav')})"
 
 
-def _strength(engine: str, strength: float | None) -> float:
-    denoise.check_engine(engine)
-    value = denoise.DEFAULT_STRENGTH[engine] if strength is None else float(strength)
-    if not np.isfinite(value) or value < 0:
-        raise InputError(f"strength must be a number of dB >= 0, got {strength}")
-    return value
-
-
-def _check_loudness(target: float | None) -> None:
-    if target is not None and not (np.isfinite(target) and -70.0 <= target <= 0.0):
-        raise InputError(f"loudness target must be between -70 and 0 LUFS, got {target}")
-
-
 class _Worse(Exception):
     """The guard rejected a cleaned output: it scored below its input (judged by `judge`)."""
 
@@ -189,6 +186,25 @@ def _guard_label(strength: float | None, asked: float) -> str:
     return "kept" if strength == asked else f"softened to {strength:g} dB"
 
 
+R = TypeVar("R")
+
+
+def _never_worse(
+    plan: list[float | None], attempt: Callable[[float | None, bool], R]
+) -> tuple[float | None, R]:
+    """The never-worse guard, for memory and files alike: try each strength of `plan` in turn;
+    `attempt(strength, judged)` raises _Worse when `judged` and its output scored below the input.
+    The last attempt (or the input as it is, strength None) is never judged, so one is taken.
+    Returns the strength used and that attempt's result."""
+    for i, strength in enumerate(plan):
+        final = strength is None or i == len(plan) - 1
+        try:
+            return strength, attempt(strength, not final)
+        except _Worse:
+            continue
+    raise AssertionError("the guard's last attempt is never judged")
+
+
 def clean(
     audio: Audio,
     engine: str = "dfn3",
@@ -205,19 +221,24 @@ def clean(
     OVRL: a cleaned signal that scores lower is redone half as strong, then left as it was.
     """
     check_samples(audio.samples, audio.rate)
-    value = _strength(engine, strength)
-    _check_loudness(loudness)
+    opts = CleanOptions(engine, strength, dehum, loudness, guard)
     lines = (
-        hum.detect(audio.samples[:, : int(HUM_SECONDS * audio.rate)], audio.rate) if dehum else []
+        dsp.detect_hum(audio.samples[:, : int(HUM_SECONDS * audio.rate)], audio.rate)
+        if dehum
+        else []
     )
     head = int(GUARD_SECONDS * audio.rate)
     judged = guard and audio.duration >= GUARD_MIN_SECONDS
     judge = _Judge(audio.samples[:, :head], audio.rate) if judged else None
-    plan = _guard_plan(value) if judge else [value]
-    for attempt in plan:
-        out = Audio(_clean_samples(audio, engine, attempt, lines, progress), audio.rate)
-        if attempt is None or judge is None or not judge.worse(out.samples[:, :head]):
-            break
+    plan = _guard_plan(opts.strength_db) if judge else [opts.strength_db]
+
+    def attempt(value: float | None, judged: bool) -> Audio:
+        out = Audio(_clean_samples(audio, engine, value, lines, progress), audio.rate)
+        if judged and judge is not None and judge.worse(out.samples[:, :head]):
+            raise _Worse(judge)
+        return out
+
+    _, out = _never_worse(plan, attempt)
     if loudness is not None:
         out = Audio(dsp.level(out.samples, out.rate, loudness)[0], out.rate)
     return out
@@ -233,7 +254,7 @@ def _clean_samples(
     """One pass of the chain over a signal in memory; strength None keeps the input (hum aside)."""
     if strength is None:
         return (
-            hum.Notch(lines, audio.rate, audio.channels)(audio.samples) if lines else audio.samples
+            dsp.Notch(lines, audio.rate, audio.channels)(audio.samples) if lines else audio.samples
         )
     cleaner = Cleaner(audio.rate, audio.channels, engine, strength, lines)
     step = max(1, int(BLOCK_SECONDS * audio.rate))
@@ -300,8 +321,7 @@ def clean_file(
     that scores lower is not committed but redone half as strong, then not denoised at all.
     """
     src, dst = Path(src), Path(dst)
-    value = _strength(engine, strength)
-    _check_loudness(loudness)
+    value = CleanOptions(engine, strength, dehum, loudness, guard).strength_db
     if dst.suffix.lower() not in STREAM_FORMATS:
         raise InputError(unwritable(dst))
     refuse_overwrite([dst], [src])
@@ -311,23 +331,25 @@ def clean_file(
     judged = guard and frames >= GUARD_MIN_SECONDS * rate
     plan = _guard_plan(value) if judged else [value]
     judge: _Judge | None = None  # the input's score, made on the first pass and kept
-    for attempt in plan:
-        final = attempt is None or attempt == plan[-1]
+
+    def attempt(strength: float | None, guarded: bool) -> _Pass:
+        nonlocal judge, opened
         try:
-            fed, lines, scores, levelled = _clean_pass(
-                src, opened, dst, engine, attempt, dehum, loudness, score,
-                judged and not final, judge, progress,
-            )  # fmt: skip
-            break
+            return _clean_pass(
+                src, opened, dst, engine, strength, dehum, loudness, score, guarded, judge, progress
+            )
         except _Worse as rejected:
             judge, opened = rejected.judge, None  # the next pass reads the file again
+            raise
+
+    attempt_used, (fed, lines, scores, levelled) = _never_worse(plan, attempt)
     seconds = time.perf_counter() - started
     duration = fed / rate
     report = CleanReport(
         src=str(src),
         dst=str(dst),
         engine=engine,
-        strength=0.0 if attempt is None else attempt,
+        strength=0.0 if attempt_used is None else attempt_used,
         duration=duration,
         rate=rate,
         channels=channels,
@@ -335,7 +357,7 @@ def clean_file(
         loudness=levelled.loudness if levelled else None,
         seconds=round(seconds, 3),
         rtf=round(seconds / duration, 4) if duration else 0.0,
-        guard=_guard_label(attempt, value) if judged else None,
+        guard=_guard_label(attempt_used, value) if judged else None,
         loudness_target=loudness,
         true_peak=levelled.true_peak if levelled else None,
     )
@@ -356,12 +378,7 @@ def _clean_pass(
     guarded: bool,
     judge: _Judge | None,
     progress: Progress | None,
-) -> tuple[
-    int,
-    list[float],
-    tuple[dict[str, float] | None, dict[str, float] | None] | None,
-    dsp.Levelled | None,
-]:
+) -> _Pass:
     """Stream src (`opened`, else opened here) through the chain into dst (strength None: not
     denoised). When `guarded`, raise _Worse before committing an output whose head scores below the
     input's (nothing is written); `judge` holds the input's score when an earlier pass made it.
@@ -369,7 +386,7 @@ def _clean_pass(
     loudness target, what the output measures."""
     rate, channels, frames, blocks = opened or stream_file(src, BLOCK_SECONDS)
     blocks, lines = _detect_hum(blocks, rate) if dehum else (blocks, [])
-    notch = hum.Notch(lines, rate, channels) if strength is None and lines else None
+    notch = dsp.Notch(lines, rate, channels) if strength is None and lines else None
     cleaner = Cleaner(rate, channels, engine, strength, lines) if strength is not None else None
     subtype = _output_subtype(src, dst)
     need_input = score or (guarded and judge is None)
@@ -433,7 +450,7 @@ def _detect_hum(
         size += block.shape[1]
         if size >= HUM_SECONDS * rate:
             break
-    lines = hum.detect(np.concatenate(head, axis=1), rate) if head else []
+    lines = dsp.detect_hum(np.concatenate(head, axis=1), rate) if head else []
     return itertools.chain(head, blocks), lines
 
 

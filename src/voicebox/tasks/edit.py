@@ -4,6 +4,12 @@ The recording is transcribed, each edit becomes a span of words, the span's edge
 quietest nearby point, and the new words are spoken by the nearest-sounding bundled voice matched to
 the speaker (rate, pitch, loudness, tilt, room noise), then spliced in with short equal-power
 crossfades. Every sample outside the edited spans is copied from the input unchanged.
+
+Planning (`plan_edit`: words and phrases or an edited transcript become timed cuts, no audio made)
+and rendering (`render_edit`: the new words spoken, shaped and spliced as patches) read the
+recording only around each cut and from a bounded sample of the speaker, so `edit_file` edits a
+file of any length in bounded memory, copying the untouched audio in blocks; `edit` does the same
+for audio in memory, with the same samples as its result.
 """
 
 from __future__ import annotations
@@ -11,19 +17,22 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .. import provenance
-from ..audio import Audio, check_samples
+from .. import dsp, provenance
+from ..audio import STREAM_EXTS, Audio, check_samples
 from ..errors import EngineError, InputError, NotReadyError, VoiceboxError
 from ..progress import Progress
 from . import match
+from .options import EditOptions
+from .recording import InMemory, OnDisk, Recording
 from .transcribe import Transcript
 
-ENGINES = ("stock", "voicebox")
 CROSSFADE_S = 0.008
 MIN_PAD_S = 0.02
 INSERT_GAP_S = 0.0  # the words come cut from a phrase, with its own joins
@@ -31,7 +40,6 @@ NEIGHBOUR_S = 3.0
 SEARCH_S = 0.12  # how far from whisper's word boundary to look for a quiet cut point
 ALIGNED_SEARCH_S = 0.05  # the same after forced alignment, which is far more precise
 PROTECT_S = 0.015  # how far a cut may reach into an aligned word that is kept
-MAX_NEW_CHARS = 1000
 
 
 @dataclass
@@ -102,12 +110,15 @@ def _similarity_text(value: float | None) -> str:
 
 @dataclass
 class EditResult:
-    """The edited audio (None for a plan-only run) and the plan that produced it."""
+    """The edited audio (None for a plan-only run, or once `edit_file` has written it to `path`)
+    and the plan that produced it."""
 
     audio: Audio | None
     plan: EditPlan
     consent: provenance.ConsentRecord | None = None
     """Set when our model spoke in the recorded voice: the record `grant` wrote to the ledger."""
+    path: Path | None = None
+    """Where `edit_file` wrote the edited audio."""
 
     def save(self, path: str | os.PathLike[str], subtype: str | None = None) -> Path:
         """Write the edited audio, and beside it `<path>.provenance.json` when consent was used."""
@@ -116,15 +127,20 @@ class EditResult:
         if self.audio is None:
             raise InputError("a plan-only edit has no audio to save")
         written = save(self.audio, path, subtype=subtype)
+        if os.fspath(path) != "-":
+            self.write_sidecar(written)
+        return written
+
+    def write_sidecar(self, written: Path) -> None:
+        """`<written>.provenance.json` when consent was used or words were generated: it names the
+        generated ranges, since short ones hold too little watermark to find."""
         generated = [
             (s.out_start, s.out_end)
             for s in self.plan.steps
             if s.generated and s.out_start is not None and s.out_end is not None
         ]
-        if (self.consent is not None or generated) and os.fspath(path) != "-":
-            # the sidecar names the generated ranges: short ones hold too little watermark to find
+        if self.consent is not None or generated:
             provenance.write_sidecar(written, self.consent, generated=generated)
-        return written
 
 
 @dataclass
@@ -143,16 +159,6 @@ def normalize(word: str) -> str:
 def tokens(text: str) -> list[str]:
     """The comparable words of a phrase."""
     return [t for t in (normalize(w) for w in text.split()) if t]
-
-
-def check_speakable(text: str, what: str = "new text") -> str:
-    """Refuse text with nothing to say (empty, only symbols) or absurdly long; returns it tidied."""
-    text = " ".join(str(text).split())
-    if not re.search(r"[^\W_]", text):
-        raise InputError(f"{what} {text!r} has no words to speak")
-    if len(text) > MAX_NEW_CHARS:
-        raise InputError(f"{what} is {len(text)} characters; at most {MAX_NEW_CHARS} per edit")
-    return text
 
 
 def _find(words: list[str], phrase: str, occurrence: int | None, spoken: list[str]) -> int:
@@ -187,9 +193,9 @@ def _find(words: list[str], phrase: str, occurrence: int | None, spoken: list[st
 def _edits_from_ops(
     words: list[str],
     spoken: list[str],
-    replace: list[tuple[str, str]],
-    delete: list[str],
-    insert_after: list[tuple[str, str]],
+    replace: tuple[tuple[str, str], ...],
+    delete: tuple[str, ...],
+    insert_after: tuple[tuple[str, str], ...],
     occurrence: int | None,
 ) -> list[_Edit]:
     edits = []
@@ -298,15 +304,15 @@ def _phone_distance(a: list[str], b: list[str]) -> float:
     return row[-1] / max(len(pa), len(pb), 1)
 
 
-def _score_gain(audio: Audio, words: list, e: _Edit, new: list[str]) -> float | None:
+def _score_gain(rec: Recording, words: list, e: _Edit, new: list[str]) -> float | None:
     """How much better (log-likelihood) forced alignment explains the audio around `e` with the
     submitted words than with the recognised ones; None when either alignment fails."""
     from ..model.align import score
 
     lo, hi = max(0, e.first - 2), min(len(words), e.stop + 2)
     start = max(0.0, words[lo].start - 0.1)
-    end = min(audio.duration, words[hi - 1].end + 0.1)
-    clip = Audio(audio.samples[:, int(start * audio.rate) : int(end * audio.rate)], audio.rate)
+    end = min(rec.duration, words[hi - 1].end + 0.1)
+    clip = rec.excerpt(int(start * rec.rate), int(end * rec.rate))
     keys = [normalize(w.text) for w in words]
     old = " ".join(k for k in keys[lo:hi] if k)
     said = " ".join(k for k in [*keys[lo : e.first], *new, *keys[e.stop : hi]] if k)
@@ -316,7 +322,7 @@ def _score_gain(audio: Audio, words: list, e: _Edit, new: list[str]) -> float | 
         return None
 
 
-def _misheard(audio: Audio, words: list, e: _Edit, old: list[str], new: list[str]) -> bool:
+def _misheard(rec: Recording, words: list, e: _Edit, old: list[str], new: list[str]) -> bool:
     """Whether a difference is the recogniser's mistake rather than the user's edit."""
     if not new:
         return False  # a deletion is always meant
@@ -325,7 +331,7 @@ def _misheard(audio: Audio, words: list, e: _Edit, old: list[str], new: list[str
     alike = _phone_distance(old, new) if old else 1.0
     if sure < LOW_CONFIDENCE and alike <= UNSURE_ALIKE:
         return True
-    gain = _score_gain(audio, words, e, new)
+    gain = _score_gain(rec, words, e, new)
     if gain is None:
         return False
     return (
@@ -335,12 +341,12 @@ def _misheard(audio: Audio, words: list, e: _Edit, old: list[str], new: list[str
     )
 
 
-def _edits_from_text(audio: Audio, words: list, edited: str) -> tuple[list[_Edit], list[str]]:
+def _edits_from_text(rec: Recording, words: list, edited: str) -> tuple[list[_Edit], list[str]]:
     """Edits that turn the recognised words into `edited`, and the differences left as recorded
     because they are the recogniser's mistakes (see `_misheard`)."""
     edits, kept = [], []
     for e, old, new in _text_ops([w.text for w in words], edited):
-        if _misheard(audio, words, e, old, new):
+        if _misheard(rec, words, e, old, new):
             heard = " ".join(w.text for w in words[e.first : e.stop])
             kept.append(f"{heard!r} stays as recorded ({e.new!r} sounds the same there)")
         else:
@@ -373,6 +379,13 @@ class _Bound:
     pause_end: int
 
 
+LEVEL_WINDOW_S = 30.0
+"""Seconds either side of a cut whose frame levels set the pause threshold there (all of a
+recording up to twice this long): a long recording is never analysed whole."""
+EDGE_S = 10.0
+"""At most this much of the recording before its first word (after its last) is force-aligned."""
+
+
 def _boundary(
     k: int,
     times: list[tuple[float, float]],
@@ -380,8 +393,10 @@ def _boundary(
     thr: float,
     search: float,
     protect: str = "",
+    off: int = 0,
 ) -> tuple[int, int, int]:
-    """Frames (point, pause start, pause end) of the quietest point between word k-1 and word k.
+    """Frames (point, pause start, pause end) of the quietest point between word k-1 and word k;
+    `db` holds the frame levels from frame `off` on.
 
     `protect` ("left" or "right") keeps the search out of a word that must stay whole: a stop
     closure inside the kept word is often quieter than the true word boundary.
@@ -398,12 +413,12 @@ def _boundary(
         ahead = PROTECT_S if protect == "right" else search
         lo_t = max(min(e_a, s_b) - back, (s_a + e_a) / 2)
         hi_t = min(max(e_a, s_b) + ahead, (s_b + e_b) / 2)
-    fps = 1.0 / match.FRAME_S
-    lo = int(np.clip(lo_t * fps, 0, max(nf - 1, 0)))
-    hi = int(np.clip(hi_t * fps, lo + 1, nf))
+    fps = 1.0 / dsp.FRAME_S
+    lo = int(np.clip(lo_t * fps - off, 0, max(nf - 1, 0)))
+    hi = int(np.clip(hi_t * fps - off, lo + 1, nf))
     smooth = np.convolve(db, np.ones(3) / 3, mode="same") if nf >= 3 else db
     idx = np.arange(lo, hi)
-    cost = smooth[lo:hi] + 0.2 * np.abs(idx - t * fps)
+    cost = smooth[lo:hi] + 0.2 * np.abs(idx - (t * fps - off))
     g = int(idx[np.argmin(cost)]) if nf else 0
     s0 = s1 = g
     if nf and db[g] < thr:
@@ -412,7 +427,7 @@ def _boundary(
         while s1 < nf - 1 and db[s1 + 1] < thr:
             s1 += 1
         s1 += 1
-    return g, s0, s1
+    return g + off, s0 + off, s1 + off
 
 
 def _align(audio: Audio, spoken: list[str]) -> list[tuple[float, float]] | None:
@@ -434,13 +449,15 @@ def _align(audio: Audio, spoken: list[str]) -> list[tuple[float, float]] | None:
     return out
 
 
-def _refine(audio: Audio, spoken: list[str], times: list[tuple[float, float]], k: int) -> set[int]:
+def _refine(
+    rec: Recording, spoken: list[str], times: list[tuple[float, float]], k: int
+) -> set[int]:
     """Replace whisper's rough times of the words around boundary k by a local forced alignment."""
     lo, hi = max(0, k - 3), min(len(spoken), k + 3)
-    start = max(0.0, times[lo][0] - 0.3 if lo else 0.0)
-    end = min(audio.duration, times[hi - 1][1] + 0.3 if hi < len(spoken) else audio.duration)
-    a, b = int(start * audio.rate), int(end * audio.rate)
-    aligned = _align(Audio(audio.samples[:, a:b], audio.rate), spoken[lo:hi])
+    start = max(0.0, times[lo][0] - (0.3 if lo else EDGE_S))
+    end = min(rec.duration, times[hi - 1][1] + (0.3 if hi < len(spoken) else EDGE_S))
+    a, b = int(start * rec.rate), int(end * rec.rate)
+    aligned = _align(rec.excerpt(a, b), spoken[lo:hi])
     if aligned is None:
         return set()
     # Keep only the words well inside the window: the edge words may be cut by the window.
@@ -452,31 +469,46 @@ def _refine(audio: Audio, spoken: list[str], times: list[tuple[float, float]], k
     return done
 
 
-def _bounds(
-    audio: Audio, words: list, needed: dict[int, str]
-) -> tuple[dict[int, _Bound], np.ndarray, float]:
-    x = audio.mono()
-    hop = int(match.FRAME_S * audio.rate)
-    db = match.frame_db(x, audio.rate)
-    thr = match.silence_threshold(db)
+def _levels(rec: Recording, times: list[tuple[float, float]], k: int) -> tuple[np.ndarray, int]:
+    """Frame levels (dB) within LEVEL_WINDOW_S of boundary k, and the index of their first frame."""
+    hop = int(dsp.FRAME_S * rec.rate)
+    total, reach = rec.frames // hop, int(LEVEL_WINDOW_S / dsp.FRAME_S)
+    if k == 0:
+        t = times[0][0]
+    else:
+        t = times[-1][1] if k == len(times) else (times[k - 1][1] + times[k][0]) / 2
+    lo, hi = 0, total
+    if total > 2 * reach:
+        centre = min(max(int(t / dsp.FRAME_S), 0), total)
+        lo = min(max(0, centre - reach), total - 2 * reach)
+        hi = lo + 2 * reach
+    x = rec.read(lo * hop, hi * hop).mean(axis=0).astype(np.float32)
+    return dsp.frame_db(x, rec.rate), lo
+
+
+def _bounds(rec: Recording, words: list, needed: dict[int, str]) -> dict[int, _Bound]:
+    """Where each needed boundary between words is cut, and the pause around it (samples)."""
+    hop = int(dsp.FRAME_S * rec.rate)
     times = [(w.start, w.end) for w in words]
     spoken = [w.text for w in words]
     refined: set[int] = set()
     for k in sorted(needed):
-        refined |= _refine(audio, spoken, times, k)
+        refined |= _refine(rec, spoken, times, k)
     out = {}
     for k in needed:
+        db, off = _levels(rec, times, k)
+        thr = dsp.silence_threshold(db)
         sure = {k - 1, k} & set(range(len(words))) <= refined
         if sure:
-            g, s0, s1 = _boundary(k, times, db, thr, ALIGNED_SEARCH_S, needed[k])
+            g, s0, s1 = _boundary(k, times, db, thr, ALIGNED_SEARCH_S, needed[k], off)
         else:
-            g, s0, s1 = _boundary(k, times, db, thr, SEARCH_S)
+            g, s0, s1 = _boundary(k, times, db, thr, SEARCH_S, off=off)
         out[k] = _Bound(
-            min(g * hop + hop // 2, audio.frames),
-            min(s0 * hop, audio.frames),
-            min(s1 * hop, audio.frames),
+            min(g * hop + hop // 2, rec.frames),
+            min(s0 * hop, rec.frames),
+            min(s1 * hop, rec.frames),
         )
-    return out, db, thr
+    return out
 
 
 def _context(spoken: list[str], e: _Edit, n: int = 2) -> list[str]:
@@ -504,16 +536,16 @@ def _speak(new: str, left: list[str], voice: match.VoiceSpec, speed: float) -> t
         audio = tts.synthesize(" ".join(said), voice, speed=speed)
         times = _align(audio, said)
         if times is not None:
-            db = match.frame_db(audio.mono(), audio.rate)
-            thr = match.silence_threshold(db)
-            hop = int(match.FRAME_S * audio.rate)
+            db = dsp.frame_db(audio.mono(), audio.rate)
+            thr = dsp.silence_threshold(db)
+            hop = int(dsp.FRAME_S * audio.rate)
             a = _boundary(len(left), times, db, thr, ALIGNED_SEARCH_S, protect="right")[0]
             start = a * hop + hop // 2
             if audio.frames - start > int(0.05 * audio.rate):
-                piece = Audio(match.trim(audio.samples[0, start:], audio.rate), audio.rate)
+                piece = Audio(dsp.trim(audio.samples[0, start:], audio.rate), audio.rate)
                 return piece, Audio(audio.mono()[None, :], audio.rate)
     alone = tts.synthesize(new, voice, speed=speed)
-    piece = Audio(match.trim(alone.mono(), alone.rate), alone.rate)
+    piece = Audio(dsp.trim(alone.mono(), alone.rate), alone.rate)
     return piece, piece
 
 
@@ -558,7 +590,7 @@ def _likeness(parts: list[np.ndarray], target: np.ndarray, rate: int) -> float |
     from ..engines import speaker
 
     x = np.concatenate([np.concatenate([p, np.zeros(rate // 10, np.float32)]) for p in parts])
-    if x.size == 0 or match.active_seconds(x, rate) < MIN_LIKENESS_S:
+    if x.size == 0 or dsp.active_seconds(x, rate) < MIN_LIKENESS_S:
         return None
     return round(speaker.similarity(speaker.embed(Audio(x[None, :], rate)), target), 4)
 
@@ -569,7 +601,8 @@ def _rendition(
     """`text` spoken by the voice of `m`, moved to the speaker's median f0; and the shifted phrase."""
     piece, phrase = (a.to_rate(rate).mono() for a in _speak(text, left, m.voice, m.speed))
     st = match.shift_to(piece, rate, target.f0, fallback=phrase)
-    piece, phrase = match.pitch_shift(piece, rate, st), match.pitch_shift(phrase, rate, st)
+    if st:  # 0, or at least match.SHIFT_MIN_ST
+        piece, phrase = dsp.pitch_shift(piece, rate, st), dsp.pitch_shift(phrase, rate, st)
     return _Rendition(piece, st, _likeness([phrase], target.embedding, rate)), phrase
 
 
@@ -617,8 +650,7 @@ def _infill_available() -> bool:
 
 
 def _require_engine(engine: str) -> None:
-    if engine not in ENGINES:
-        raise InputError(f"unknown engine '{engine}'; use one of {', '.join(ENGINES)}")
+    """Refuse an engine that is not ready (EditOptions has refused an unknown one)."""
     if engine == "voicebox" and not _infill_available():
         raise NotReadyError(
             "the voicebox model cannot infill yet (no trained checkpoint); use --engine stock"
@@ -651,38 +683,27 @@ def _span(bounds: dict[int, _Bound], e: _Edit, n: int, rate: int) -> tuple[int, 
     return a, b, max(lead, minimum), max(trail, minimum)
 
 
-def _untouched(audio: Audio, spans: list[tuple[int, int]]) -> Audio:
-    keep = np.ones(audio.frames, bool)
-    for a, b in spans:
-        keep[a:b] = False
-    return Audio(audio.samples[:, keep], audio.rate)
-
-
-def _neighbours(audio: Audio, a: int, b: int) -> np.ndarray:
-    w = int(NEIGHBOUR_S * audio.rate)
-    x = audio.mono()
-    return np.concatenate([x[max(0, a - w) : a], x[b : b + w]])
+def _neighbours(rec: Recording, a: int, b: int) -> np.ndarray:
+    """The recording's mono samples within NEIGHBOUR_S before and after a cut."""
+    w = int(NEIGHBOUR_S * rec.rate)
+    before, after = rec.read(a - w, a).mean(axis=0), rec.read(b, b + w).mean(axis=0)
+    return np.concatenate([before, after]).astype(np.float32)
 
 
 def _shape(speech: np.ndarray, rate: int, near: np.ndarray, lead: int, trail: int) -> np.ndarray:
     """Tilt and level the synthetic words like their neighbours; add the pauses."""
-    y = match.fade(speech, rate)
+    y = dsp.fit_to(speech, rate, near)
     if y.size == 0 or not np.any(y):
         raise EngineError("the voice produced no audible speech for the new words")
-    delta = match.spectral_slope(near, rate) - match.spectral_slope(y, rate)
-    y = match.tilt(y, rate, float(np.clip(delta, -match.TILT_LIMIT, match.TILT_LIMIT)))
-    y = y * 10 ** ((match.active_rms_db(near, rate) - match.active_rms_db(y, rate)) / 20)
-    peak = float(np.abs(y).max())
-    if peak > 0.99:
-        y *= 0.99 / peak
     return np.concatenate([np.zeros(lead, np.float32), y, np.zeros(trail, np.float32)])
 
 
-def _splice(orig: np.ndarray, a: int, b: int, piece: np.ndarray, fade: int) -> np.ndarray:
-    """The samples replacing orig[a:b]: `piece` with equal-power crossfades into orig at both ends."""
+def _splice(head: np.ndarray, tail: np.ndarray, piece: np.ndarray) -> np.ndarray:
+    """The samples replacing a cut whose first and last `fade` samples are `head` and `tail`:
+    `piece` with equal-power crossfades from and back to the recording at both ends."""
+    fade = head.shape[1]
     theta = np.linspace(0, np.pi / 2, fade, dtype=np.float64)
     fade_in, fade_out = np.sin(theta).astype(np.float32), np.cos(theta).astype(np.float32)
-    head, tail = orig[:, a : a + fade], orig[:, b - fade : b]
     if piece.shape[1] == 0:
         return head * fade_out + tail * fade_in
     x = piece.copy()
@@ -706,30 +727,33 @@ def _heard_share(text: str, mono: np.ndarray, rate: int) -> float:
     return sum(w in heard for w in wanted) / len(wanted)
 
 
-def _infill_in_context(audio: Audio, words: list, a: int, b: int, new: str) -> np.ndarray:
-    """The samples replacing audio[:, a:b] when our Voicebox model speaks `new` there, with the
-    recording around the cut as its context (voice, room and prosody come from the context)."""
-    from .regenerate import regenerate_piece
+def _infill_in_context(rec: Recording, words: list, a: int, b: int, new: str) -> np.ndarray:
+    """The samples replacing [a, b) when our Voicebox model speaks `new` there, with the recording
+    around the cut as its context (voice, room and prosody come from the context)."""
+    from .regenerate import CONTEXT_S, regenerate_piece
 
-    timed = [(w.text, w.start, w.end) for w in words]
-    return regenerate_piece(audio, a, b, new.split(), timed)
+    reach = int(CONTEXT_S * rec.rate)
+    lo, hi = max(0, a - reach), min(rec.frames, b + reach)
+    t0 = lo / rec.rate
+    timed = [(w.text, w.start - t0, w.end - t0) for w in words]
+    return regenerate_piece(rec.excerpt(lo, hi), a - lo, b - lo, new.split(), timed)
 
 
 MERGE_GAP_S = 0.15
 """Edits whose cuts come closer than this are spoken as one span (the words between included)."""
 
 
-def _lay_out(audio: Audio, words: list, edits: list[_Edit]) -> tuple[list[_Edit], list[tuple]]:
+def _lay_out(rec: Recording, words: list, edits: list[_Edit]) -> tuple[list[_Edit], list[tuple]]:
     """The edits and their cuts (samples), edits too close to splice apart merged into one span."""
     spoken = [w.text for w in words]
-    gap = int(MERGE_GAP_S * audio.rate)
+    gap = int(MERGE_GAP_S * rec.rate)
     while True:
         needed: dict[int, str] = {}
         for e in edits:  # a cut keeps the word before its start and the word after its end whole
             for k, side in ((e.first, "left"), (e.stop, "right")):
                 needed[k] = side if needed.get(k, side) == side and e.first < e.stop else ""
-        bounds, _, _ = _bounds(audio, words, needed)
-        spans = [_span(bounds, e, audio.frames, audio.rate) for e in edits]
+        bounds = _bounds(rec, words, needed)
+        spans = [_span(bounds, e, rec.frames, rec.rate) for e in edits]
         close = next(
             (i for i in range(len(spans) - 1) if spans[i + 1][0] < spans[i][1] + gap), None
         )
@@ -743,140 +767,377 @@ def _lay_out(audio: Audio, words: list, edits: list[_Edit]) -> tuple[list[_Edit]
         edits = [*edits[:close], joined, *edits[close + 2 :]]
 
 
-def edit(
-    audio: Audio,
-    replace: list[tuple[str, str]] | None = None,
-    delete: list[str] | None = None,
-    insert_after: list[tuple[str, str]] | None = None,
-    transcript: str | None = None,
-    occurrence: int | None = None,
-    plan_only: bool = False,
-    engine: str = "stock",
-    progress: Progress | None = None,
-    exclude_voices: tuple[str, ...] | list[str] = (),
-    voice: match.VoiceSpec | None = None,
-    source: Transcript | None = None,
-    consent: provenance.Consent | provenance.ConsentRecord | None = None,
-) -> EditResult:
-    """Change what is said in a recording while keeping every untouched sample as it was.
+# ---------------------------------------------------------------- planning
 
-    `transcript` is the full edited text (diffed word by word against the recording); `voice` forces
-    a voice instead of searching for the nearest; `source` reuses a transcript of `audio`.
-    With engine "voicebox" our model speaks in the recorded person's voice, so `consent` (the
-    speaker's `provenance.Consent`) is required; it is recorded just before the model speaks.
-    """
-    replace = [(o, check_speakable(n)) for o, n in (replace or [])]
-    delete = list(delete or [])
-    insert_after = [(p, check_speakable(n)) for p, n in (insert_after or [])]
-    if transcript is not None:
-        transcript = check_speakable(transcript, "edited transcript")
-    if not (replace or delete or insert_after or transcript is not None):
-        raise InputError(
-            "nothing to edit: give --replace, --delete, --insert-after or --transcript"
-        )
-    if transcript is not None and (replace or delete or insert_after):
-        raise InputError("use either an edited transcript or --replace/--delete/--insert-after")
-    if occurrence is not None and occurrence < 1:
-        raise InputError("--occurrence counts from 1")
-    _require_engine(engine)
-    cloning = engine == "voicebox" and not plan_only
-    if cloning:
-        provenance.check_consent(consent)  # before any work: refused without a statement
-    check_samples(audio.samples, audio.rate)
-    exclude = tuple(exclude_voices)
 
-    from .transcribe import transcribe
+def check_ops(options: EditOptions | None = None, **given: object) -> EditOptions:
+    """The edit's options (`options`, with any `given` by name on top), refusing an edit that
+    cannot be done (nothing to do, unspeakable text, both kinds at once) before any audio is
+    touched."""
+    asked = options.to_dict() if options is not None else {}
+    return EditOptions.from_mapping({**asked, **given}).require_ops()
 
-    report = progress or (lambda done, total: None)
-    src = source or transcribe(audio, language="en")  # edits speak English words
-    report(1, 4)
-    words = src.words
+
+@dataclass
+class Planned:
+    """An edit planned on a recording: the plan, the words, and each edit with its cut (samples)
+    and the lead and trail pauses its new words need."""
+
+    plan: EditPlan
+    words: list
+    edits: list[_Edit]
+    spans: list[tuple[int, int, int, int]]
+
+
+def plan_edit(rec: Recording, source: Transcript, ops: EditOptions) -> Planned:
+    """Turn the asked-for edits into timed cuts on the recording's words (no audio is made):
+    phrases are found in the transcript, or an edited transcript is diffed against it."""
+    words = source.words
     spoken = [w.text for w in words]
-    keys = [normalize(w) for w in spoken]
     if not words:
         raise InputError("no speech was recognised in the recording; nothing to edit")
     kept: list[str] = []
-    if transcript is not None:
-        edits, kept = _edits_from_text(audio, words, transcript)
+    if ops.transcript is not None:
+        edits, kept = _edits_from_text(rec, words, ops.transcript)
     else:
-        edits = _edits_from_ops(keys, spoken, replace, delete, insert_after, occurrence)
+        keys = [normalize(w) for w in spoken]
+        edits = _edits_from_ops(
+            keys, spoken, ops.replace, ops.delete, ops.insert_after, ops.occurrence
+        )
     edits = _merge(edits)
     if not edits:  # the transcript says what was said: the recording, unchanged
-        plan = EditPlan(src.text, src.text, [], kept=kept)
-        return EditResult(None if plan_only else Audio(audio.samples.copy(), audio.rate), plan)
-    edits, spans = _lay_out(audio, words, edits)
+        return Planned(EditPlan(source.text, source.text, [], kept=kept), words, [], [])
+    edits, spans = _lay_out(rec, words, edits)
     pieces, cursor = [], 0
     for e in edits:
         pieces += spoken[cursor : e.first] + ([e.new] if e.new else [])
         cursor = e.stop
     pieces += spoken[cursor:]
-    edited_text = " ".join(pieces)
     steps = [
-        Step(e.kind, " ".join(spoken[e.first : e.stop]), e.new, a / audio.rate, b / audio.rate)
+        Step(e.kind, " ".join(spoken[e.first : e.stop]), e.new, a / rec.rate, b / rec.rate)
         for e, (a, b, _, _) in zip(edits, spans, strict=True)
     ]
-    plan = EditPlan(src.text, edited_text, steps, kept=kept)
-    if plan_only:
-        return EditResult(None, plan)
+    return Planned(EditPlan(source.text, " ".join(pieces), steps, kept=kept), words, edits, spans)
 
-    record = provenance.grant(consent, audio) if cloning else None  # once the edit is planned
-    rate = audio.rate
-    untouched = _untouched(audio, [(a, b) for a, b, _, _ in spans])
-    cut_words = {i for e in edits for i in range(e.first, e.stop)}
-    untouched_letters = sum(match.letters(w) for i, w in enumerate(spoken) if i not in cut_words)
-    target = match.measure(untouched, untouched_letters)
-    renditions: dict[int, _Rendition] = {}
+
+# ---------------------------------------------------------------- rendering
+
+
+SPEAKER_SAMPLE_S = 60.0
+"""Seconds of the recording around the first cut that the speaker is measured on (voice, rate,
+pitch, noise floor): all of a shorter recording."""
+
+
+@dataclass
+class Patch:
+    """What replaces the recording's samples [a, b): [channels, m] samples."""
+
+    a: int
+    b: int
+    samples: np.ndarray
+
+
+def _speaker_sample(rec: Recording, planned: Planned) -> tuple[Audio, int, tuple[int, int]]:
+    """The untouched audio of the speaker sample, the letters its kept words say, and its range."""
+    n = int(SPEAKER_SAMPLE_S * rec.rate)
+    lo, hi = 0, rec.frames
+    if rec.frames > n:
+        a, b = planned.spans[0][:2]
+        lo = min(max(0, (a + b) // 2 - n // 2), rec.frames - n)
+        hi = lo + n
+    keep = np.ones(hi - lo, bool)
+    for a, b, _, _ in planned.spans:
+        keep[min(max(a, lo), hi) - lo : min(max(b, lo), hi) - lo] = False
+    cut = {i for e in planned.edits for i in range(e.first, e.stop)}
+    said = sum(
+        match.letters(w.text)
+        for i, w in enumerate(planned.words)
+        if i not in cut
+        and ((lo, hi) == (0, rec.frames) or lo <= (w.start + w.end) / 2 * rec.rate < hi)
+    )
+    return Audio(rec.read(lo, hi)[:, keep], rec.rate), said, (lo, hi)
+
+
+def _voice_for(
+    engine: str,
+    planned: Planned,
+    target: match.Speaker,
+    voice: match.VoiceSpec | None,
+    exclude: tuple[str, ...],
+    rate: int,
+) -> tuple[match.Match, dict[int, _Rendition]]:
+    """The voice that speaks every span, and its renditions of the new words (by edit index)."""
     if engine == "voicebox":  # the model takes the voice from the context itself
-        m = match.Match("voicebox", None, 1.0, 0.0, [])
-    else:  # one voice for every span: the in-register voice that sounds most like the speaker
-        if voice is None:
-            spec, _, ranked = match.nearest_voice(target, exclude)
-            m = match.tune(target, spec, ranked)
-            options = [match.tune(target, v, m.candidates) for v in match.shortlist(m)]
-        else:
-            m = match.tune(target, voice)
-            options = [m]
-        jobs = [(i, e.new, _context(spoken, e)) for i, e in enumerate(edits) if e.new]
-        if jobs:
-            m, renditions = _choose_voice(jobs, options, target, rate)
+        return match.Match("voicebox", None, 1.0, 0.0, []), {}
+    if voice is None:  # the in-register voice that sounds most like the speaker
+        spec, _, ranked = match.nearest_voice(target, exclude)
+        m = match.tune(target, spec, ranked)
+        options = [match.tune(target, v, m.candidates) for v in match.shortlist(m)]
+    else:
+        m = match.tune(target, voice)
+        options = [m]
+    spoken = [w.text for w in planned.words]
+    jobs = [(i, e.new, _context(spoken, e)) for i, e in enumerate(planned.edits) if e.new]
+    return _choose_voice(jobs, options, target, rate) if jobs else (m, {})
+
+
+@dataclass
+class _Voice:
+    """Who speaks the new words: the speaker sample (cuts removed: its noise floor goes under the new
+    words), the speaker measured on it, the matched voice and its renditions (by edit index)."""
+
+    untouched: Audio
+    target: match.Speaker
+    match: match.Match
+    renditions: dict[int, _Rendition]
+
+
+def _render_span(rec: Recording, planned: Planned, i: int, engine: str, v: _Voice) -> np.ndarray:
+    """The samples replacing edit i's cut; fills in its step's voice, similarity, generated time."""
+    e, (a, b, lead, trail), step = planned.edits[i], planned.spans[i], planned.plan.steps[i]
+    rate = rec.rate
+    if e.new and engine == "voicebox":
+        joined = _infill_in_context(rec, planned.words, a, b, e.new)
+        step.voice, step.generated = "voicebox", round(joined.shape[1] / rate, 3)
+        step.similarity = _likeness([joined.mean(axis=0)], v.target.embedding, rate)
+        return joined
+    piece = np.zeros((rec.channels, 0), np.float32)
+    if e.new:
+        r = v.renditions[i]
+        mono = _shape(r.piece, rate, _neighbours(rec, a, b), lead, trail)
+        step.voice, step.similarity = match.voice_key(v.match.voice), r.similarity
+        piece = np.repeat(mono[None, :], rec.channels, axis=0)
+        piece += dsp.noise_bed(v.untouched.samples, rate, piece.shape[1], seed=i)
+        step.generated = round((len(mono) - lead - trail) / rate, 3)
+    fade = int(CROSSFADE_S * rate)
+    return _splice(rec.read(a, a + fade), rec.read(b - fade, b), piece)
+
+
+def render_edit(
+    rec: Recording,
+    planned: Planned,
+    engine: str = "stock",
+    voice: match.VoiceSpec | None = None,
+    exclude_voices: tuple[str, ...] | list[str] = (),
+    consent: provenance.Consent | provenance.ConsentRecord | None = None,
+    progress: Progress | None = None,
+) -> tuple[list[Patch], provenance.ConsentRecord | None]:
+    """Speak, shape and splice the planned edits: the watermarked patches that replace the cuts
+    (and the consent record when our model spoke in the recorded voice). Fills in each step's
+    place in the output, voice and similarity, and the plan's voice match."""
+    report = progress or (lambda done, total: None)
+    plan, rate = planned.plan, rec.rate
+    untouched, said, sample = _speaker_sample(rec, planned)
+    cloning = engine == "voicebox"
+    record = provenance.grant(consent, rec.reference(sample)) if cloning else None
+    target = match.measure(untouched, said)
+    m, renditions = _voice_for(engine, planned, target, voice, tuple(exclude_voices), rate)
     plan.candidates = m.candidates
     report(2, 4)
-
-    fade = int(CROSSFADE_S * rate)
-    out, pos, shift = [], 0, 0
-    made: list[np.ndarray] = []
-    for n_done, (e, (a, b, lead, trail), step) in enumerate(zip(edits, spans, steps, strict=True)):
-        out.append(audio.samples[:, pos:a])
-        if e.new and engine == "voicebox":
-            joined = _infill_in_context(audio, words, a, b, e.new)
-            step.voice, step.generated = "voicebox", round(joined.shape[1] / rate, 3)
-            made.append(joined.mean(axis=0))
-            step.similarity = _likeness(made[-1:], target.embedding, rate)
-        else:
-            piece = np.zeros((audio.channels, 0), np.float32)
-            if e.new:
-                r = renditions[n_done]
-                mono = _shape(r.piece, rate, _neighbours(audio, a, b), lead, trail)
-                step.voice, step.similarity = match.voice_key(m.voice), r.similarity
-                piece = np.repeat(mono[None, :], audio.channels, axis=0)
-                piece += match.noise_bed(untouched.samples, rate, piece.shape[1], seed=n_done)
-                step.generated = round((len(mono) - lead - trail) / rate, 3)
-            joined = _splice(audio.samples, a, b, piece, fade)
-        step.out_start = (a + shift) / rate
-        step.out_end = (a + shift + joined.shape[1]) / rate
-        out.append(joined.astype(np.float32))
+    v = _Voice(untouched, target, m, renditions)
+    patches, shift = [], 0
+    for i, ((a, b, _, _), step) in enumerate(zip(planned.spans, plan.steps, strict=True)):
+        joined = _render_span(rec, planned, i, engine, v)
+        step.out_start, step.out_end = (a + shift) / rate, (a + shift + joined.shape[1]) / rate
+        patches.append(Patch(a, b, joined.astype(np.float32)))
         shift += joined.shape[1] - (b - a)
-        pos = b
-        report(2 + 2 * (n_done + 1) / len(edits), 4)
-    out.append(audio.samples[:, pos:])
-    spoke = [s for s in steps if s.voice]
+        report(2 + 2 * (i + 1) / len(planned.edits), 4)
+    spoke = [s for s in plan.steps if s.voice]
     plan.voice = spoke[0].voice if spoke else None
     plan.similarity = m.similarity
+    made = [
+        p.samples.mean(axis=0)
+        for p, s in zip(patches, plan.steps, strict=True)
+        if s.voice == "voicebox"
+    ]
     if made:  # the model's words, all together: often enough speech where one word is not
         plan.similarity = _likeness(made, target.embedding, rate)
     plan.speed, plan.semitones = m.speed, m.semitones
-    result = Audio(np.concatenate(out, axis=1), rate)
-    for step in steps:  # provenance: every generated span carries the watermark, nothing else does
-        if step.generated and step.out_start is not None and step.out_end is not None:
-            result = provenance.mark(result, step.out_start, step.out_end)
-    return EditResult(result, plan, record)
+    _watermark(rec, patches, plan.steps)
+    return patches, record
+
+
+class Edited:
+    """The edited recording as ranges of the untouched input and the patches, never held whole."""
+
+    def __init__(self, rec: Recording, patches: list[Patch]) -> None:
+        self.rec, self.patches = rec, patches
+        self.rate, self.channels = rec.rate, rec.channels
+        self.frames = rec.frames + sum(p.samples.shape[1] - (p.b - p.a) for p in patches)
+
+    def _pieces(self) -> Iterator[tuple[int, int, np.ndarray | int]]:
+        """(output start, length, the patch's samples or the input sample it copies from)."""
+        pos_in = pos_out = 0
+        for p in self.patches:
+            yield pos_out, p.a - pos_in, pos_in
+            pos_out += p.a - pos_in
+            yield pos_out, p.samples.shape[1], p.samples
+            pos_out, pos_in = pos_out + p.samples.shape[1], p.b
+        yield pos_out, self.rec.frames - pos_in, pos_in
+
+    def read(self, lo: int, hi: int) -> np.ndarray:
+        """Output samples [lo, hi) (clamped), [channels, n] float32."""
+        lo, hi = max(lo, 0), min(hi, self.frames)
+        parts = [np.zeros((self.channels, 0), np.float32)]
+        for start, n, src in self._pieces():
+            a, b = max(lo, start), min(hi, start + n)
+            if a < b:
+                if isinstance(src, np.ndarray):
+                    parts.append(src[:, a - start : b - start])
+                else:
+                    parts.append(self.rec.read(src + a - start, src + b - start))
+        return np.concatenate(parts, axis=1)
+
+
+def _watermark(rec: Recording, patches: list[Patch], steps: list[Step]) -> None:
+    """Mark every generated patch with the provenance watermark exactly as `provenance.mark` marks
+    that span of the whole output (it reads CONTEXT_S of the output either side)."""
+    out = Edited(rec, patches)
+    reach = round(provenance.CONTEXT_S * rec.rate)
+    for p, s in zip(patches, steps, strict=True):
+        if not (s.generated and s.out_start is not None and s.out_end is not None):
+            continue
+        a, b = round(s.out_start * rec.rate), round(s.out_end * rec.rate)
+        lo, hi = max(0, a - reach), min(out.frames, b + reach)
+        near = Audio(out.read(lo, hi), rec.rate)
+        marked = provenance.mark(near, (a - lo) / rec.rate, (b - lo) / rec.rate)
+        p.samples = marked.samples[:, a - lo : b - lo]
+
+
+# ---------------------------------------------------------------- in memory and on disk
+
+
+def _prepare(
+    ops: EditOptions,
+    plan_only: bool,
+    consent: provenance.Consent | provenance.ConsentRecord | None,
+) -> None:
+    """Refuse an unready engine, and a clone without consent, before any work."""
+    _require_engine(ops.engine)
+    if ops.engine == "voicebox" and not plan_only:
+        provenance.check_consent(consent)  # refused without a statement; recorded once planned
+
+
+def edit(
+    audio: Audio,
+    options: EditOptions | None = None,
+    *,
+    plan_only: bool = False,
+    progress: Progress | None = None,
+    source: Transcript | None = None,
+    consent: provenance.Consent | provenance.ConsentRecord | None = None,
+    **given: object,
+) -> EditResult:
+    """Change what is said in a recording while keeping every untouched sample as it was.
+
+    What to change is `options` (an EditOptions), or its fields by name (`replace`, `delete`,
+    `insert_after`, `transcript`, `occurrence`, `engine`, `voice`, `exclude_voices`), which
+    override it: `transcript` is the full edited text (diffed word by word against the recording);
+    `voice` forces a voice instead of searching for the nearest. `source` reuses a transcript of
+    `audio`. With engine "voicebox" our model speaks in the recorded person's voice, so `consent`
+    (the speaker's `provenance.Consent`) is required; it is recorded just before the model speaks.
+    `edit_file` does the same for a file of any length in bounded memory.
+    """
+    ops = check_ops(options, **given)
+    _prepare(ops, plan_only, consent)
+    check_samples(audio.samples, audio.rate)
+    from .transcribe import transcribe
+
+    report = progress or (lambda done, total: None)
+    src = source or transcribe(audio, language="en")  # edits speak English words
+    report(1, 4)
+    rec = InMemory(audio)
+    planned = plan_edit(rec, src, ops)
+    if plan_only:
+        return EditResult(None, planned.plan)
+    if not planned.edits:
+        return EditResult(Audio(audio.samples.copy(), audio.rate), planned.plan)
+    patches, record = _render(rec, planned, ops, consent, progress)
+    edited = Edited(rec, patches)
+    return EditResult(Audio(edited.read(0, edited.frames), audio.rate), planned.plan, record)
+
+
+def _render(
+    rec: Recording,
+    planned: Planned,
+    ops: EditOptions,
+    consent: provenance.Consent | provenance.ConsentRecord | None,
+    progress: Progress | None,
+) -> tuple[list[Patch], provenance.ConsentRecord | None]:
+    return render_edit(rec, planned, ops.engine, ops.voice, ops.exclude_voices, consent, progress)
+
+
+BLOCK_S = 10.0
+"""Seconds of output written at a time; `audio.STREAM_EXTS` are written block by block, and
+Opus, M4A and AAC (encoded by ffmpeg) are assembled first."""
+
+
+def _write(edited: Edited, path: Path, subtype: str | None) -> Path:
+    """Write the edited recording atomically, copying the untouched input block by block."""
+    from ..audio import StreamWriter, save
+
+    if path.suffix.lower() not in STREAM_EXTS:
+        return save(Audio(edited.read(0, edited.frames), edited.rate), path, subtype=subtype)
+    step = max(1, int(BLOCK_S * edited.rate))
+    with StreamWriter(path, edited.rate, edited.channels, subtype=subtype) as writer:
+        for lo in range(0, edited.frames, step):
+            writer.write(edited.read(lo, lo + step))
+    return path
+
+
+def edit_file(
+    path: str | os.PathLike[str],
+    output: str | os.PathLike[str] | None,
+    options: EditOptions | None = None,
+    *,
+    plan_only: bool = False,
+    progress: Progress | None = None,
+    source: Transcript | None = None,
+    consent: provenance.Consent | provenance.ConsentRecord | None = None,
+    subtype: str | None = None,
+    **given: object,
+) -> EditResult:
+    """`edit` (the same options) for a recording file of any length, in bounded memory, writing
+    `output` atomically.
+
+    The file is transcribed as it streams, only the seconds around each cut and a bounded sample of
+    the speaker are read, and the output is the input copied block by block with the new words
+    spliced in: the same samples `edit` gives for the loaded file. A consent record fingerprints
+    that speaker sample, the part of the file the voice was taken from.
+    """
+    from ..audio import check_audio_output
+    from ..safety import refuse_overwrite
+
+    ops = check_ops(options, **given)
+    _prepare(ops, plan_only, consent)
+    target = None
+    if not plan_only:
+        if output is None:
+            raise InputError("give an output file for the edited audio (or only plan the edit)")
+        refuse_overwrite([output], [path])
+        target = check_audio_output(output)  # before any work, not after it
+    report = progress or (lambda done, total: None)
+    scratch = target.parent if target is not None and str(target.parent) else None
+    with OnDisk(path, scratch or Path(tempfile.gettempdir())) as rec:
+        src = source or _transcribe(rec, report)
+        report(1, 4)
+        planned = plan_edit(rec, src, ops)
+        if plan_only or target is None:
+            return EditResult(None, planned.plan)
+        patches, record = (
+            _render(rec, planned, ops, consent, progress) if planned.edits else ([], None)
+        )
+        written = _write(Edited(rec, patches), target, subtype)
+    result = EditResult(None, planned.plan, record, written)
+    result.write_sidecar(written)
+    return result
+
+
+def _transcribe(rec: OnDisk, report: Progress) -> Transcript:
+    """The recording's words, recognised as it streams (edits speak English words)."""
+    from .transcribe import transcribe_file
+
+    def heard(done: float, total: float) -> None:
+        report(min(done / total, 1.0) if total > 0 else 0.0, 4)
+
+    return transcribe_file(rec.source, progress=heard, language="en")

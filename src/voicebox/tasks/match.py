@@ -1,10 +1,10 @@
-"""Make synthetic words sound like a given speaker in a given room.
+"""Choose the voice that speaks new words for a given speaker (the signal shaping is `dsp`'s).
 
 Register first, then timbre: the candidates are the stock voices and Kokoro blends whose median f0 lies
 in the speaker's pitch register (a man's words are never spoken by a woman's voice and shifted nine
 semitones), ranked by speaker-embedding similarity. The chosen voice's rendition is then moved to the
 speaker's median f0 (formant-preserving PSOLA) and matched in speaking rate, loudness and spectral
-tilt, and the room's own noise floor is laid underneath.
+tilt (by `dsp`), and the room's own noise floor is laid underneath.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import dsp
 from ..audio import Audio, atomic_path
 from ..errors import InputError, VoiceboxError
 
@@ -39,8 +40,6 @@ PITCH_LIMIT = 6.0
 # Voices whose rendition of the actual new words is compared with the speaker (best by reference).
 SHORTLIST = 3
 DEFAULT_VOICE = "piper_joe"  # the English default of `voicebox read` (tasks/read.py)
-TILT_LIMIT = 3.0  # dB per octave
-FRAME_S = 0.01
 MIN_F0, MAX_F0 = 60.0, 500.0
 
 VoiceSpec = str | dict[str, float]
@@ -83,31 +82,6 @@ def letters(text: str) -> int:
     return len(re.findall(r"\w", text))
 
 
-def frame_db(x: np.ndarray, rate: int, frame_s: float = FRAME_S) -> np.ndarray:
-    """Energy in dB of consecutive frames of a mono signal."""
-    hop = max(1, int(frame_s * rate))
-    n = len(x) // hop
-    if n == 0:
-        return np.zeros(0)
-    power = np.square(x[: n * hop].astype(np.float64)).reshape(n, hop).mean(axis=1)
-    return 10 * np.log10(power + 1e-12)
-
-
-def silence_threshold(db: np.ndarray) -> float:
-    """Frames below this level (dB) are pauses: a little above the noise floor, well below speech."""
-    if db.size == 0:
-        return -120.0
-    floor = float(np.percentile(db, 10))
-    loud = float(np.percentile(db, 95))
-    return max(floor + 10.0, loud - 35.0) if loud - floor > 15 else floor + 3.0
-
-
-def active_seconds(x: np.ndarray, rate: int) -> float:
-    """Seconds of `x` above the pause threshold: speaking time without pauses."""
-    db = frame_db(x, rate)
-    return float((db > silence_threshold(db)).sum()) * FRAME_S
-
-
 def median_f0(x: np.ndarray, rate: int) -> float:
     """Median fundamental frequency (Hz) of the voiced frames (Praat's autocorrelation pitch); 0 if
     fewer than five frames are voiced."""
@@ -116,7 +90,7 @@ def median_f0(x: np.ndarray, rate: int) -> float:
     if len(x) < int(0.05 * rate):
         return 0.0
     sound = parselmouth.Sound(np.asarray(x, np.float64), sampling_frequency=rate)
-    pitch = sound.to_pitch_ac(time_step=FRAME_S, pitch_floor=MIN_F0, pitch_ceiling=MAX_F0)
+    pitch = sound.to_pitch_ac(time_step=dsp.FRAME_S, pitch_floor=MIN_F0, pitch_ceiling=MAX_F0)
     f0 = pitch.selected_array["frequency"]
     voiced = f0[f0 > 0]
     return float(np.median(voiced)) if voiced.size >= 5 else 0.0
@@ -168,7 +142,7 @@ def _profile_cached(key: str) -> VoiceProfile:
     prof = VoiceProfile(
         spec,
         speaker.embed(audio),
-        letters(REFERENCE_TEXT) / max(active_seconds(x, audio.rate), 1e-3),
+        letters(REFERENCE_TEXT) / max(dsp.active_seconds(x, audio.rate), 1e-3),
         median_f0(x, audio.rate),
     )
     _store_profile(key, prof)
@@ -293,7 +267,7 @@ def measure(speech: Audio, spoken_letters: int) -> Speaker:
     from ..engines import speaker
 
     x = speech.mono()
-    seconds = active_seconds(x, speech.rate)
+    seconds = dsp.active_seconds(x, speech.rate)
     rate = spoken_letters / seconds if spoken_letters >= 20 and seconds > 0.5 else 0.0
     return Speaker(speaker.embed(speech), rate, median_f0(x, speech.rate))
 
@@ -333,35 +307,6 @@ def shortlist(m: Match, n: int = SHORTLIST) -> list[VoiceSpec]:
     return [_parse_key(key) for key in keys]
 
 
-def pitch_shift(x: np.ndarray, rate: int, semitones: float) -> np.ndarray:
-    """Move the pitch median by `semitones`, keeping duration and formants (PSOLA)."""
-    if abs(semitones) < 0.3 or len(x) < int(0.1 * rate):
-        return x
-    try:
-        from .. import dsp  # the project's one PSOLA shifter, where it exists
-    except ImportError:
-        dsp = None
-    if dsp is not None and hasattr(dsp, "pitch_shift"):
-        y = np.asarray(dsp.pitch_shift(np.asarray(x, np.float32), rate, semitones), np.float32)
-    else:
-        y = _praat_shift(x, rate, semitones)
-    return y[: len(x)] if len(y) >= len(x) else np.pad(y, (0, len(x) - len(y)))
-
-
-def _praat_shift(x: np.ndarray, rate: int, semitones: float) -> np.ndarray:
-    import parselmouth
-    from parselmouth.praat import call
-
-    sound = parselmouth.Sound(np.asarray(x, np.float64), sampling_frequency=rate)
-    pitch = call(sound, "To Pitch", 0.0, MIN_F0, MAX_F0)
-    median = call(pitch, "Get quantile", 0, 0, 0.5, "Hertz")
-    if not np.isfinite(median) or median <= 0:
-        return np.asarray(x, np.float32)
-    target = median * 2 ** (semitones / 12)
-    shifted = call(sound, "Change gender", MIN_F0, MAX_F0 * 1.5, 1.0, target, 1.0, 1.0)
-    return np.asarray(shifted.values[0], np.float32)
-
-
 def shift_to(x: np.ndarray, rate: int, f0: float, fallback: np.ndarray | None = None) -> float:
     """Semitones that bring the speech `x` to a median f0 of `f0` (measured on `fallback`, the phrase
     `x` was cut from, when `x` is too short to measure): 0 when already within SHIFT_MIN_ST or a
@@ -371,90 +316,3 @@ def shift_to(x: np.ndarray, rate: int, f0: float, fallback: np.ndarray | None = 
         have = median_f0(fallback, rate)
     st = semitones_between(have, f0)
     return float(np.clip(st, -PITCH_LIMIT, PITCH_LIMIT)) if abs(st) > SHIFT_MIN_ST else 0.0
-
-
-def spectral_slope(x: np.ndarray, rate: int) -> float:
-    """Slope (dB per octave) of the long-term spectrum of the active parts of `x`, 200 Hz-6 kHz."""
-    from scipy.signal import welch
-
-    hop = int(FRAME_S * rate)
-    db = frame_db(x, rate)
-    keep = np.repeat(db > silence_threshold(db), hop)
-    y = x[: len(keep)][keep]
-    if len(y) < 1024:
-        return 0.0
-    f, p = welch(y, fs=rate, nperseg=1024)
-    band = (f >= 200) & (f <= min(6000.0, 0.45 * rate))
-    if band.sum() < 4:
-        return 0.0
-    octaves = np.log2(f[band] / 1000.0)
-    return float(np.polyfit(octaves, 10 * np.log10(p[band] + 1e-20), 1)[0])
-
-
-def tilt(x: np.ndarray, rate: int, db_per_octave: float) -> np.ndarray:
-    """Apply a gentle zero-phase spectral tilt (pivot 1 kHz, gain limited to ±12 dB)."""
-    if abs(db_per_octave) < 0.25 or len(x) == 0:
-        return x
-    n = len(x)
-    f = np.fft.rfftfreq(n, 1.0 / rate)
-    gain_db = np.clip(db_per_octave * np.log2(np.maximum(f, 100.0) / 1000.0), -12.0, 12.0)
-    return np.fft.irfft(np.fft.rfft(x) * 10 ** (gain_db / 20), n=n).astype(np.float32)
-
-
-def active_rms_db(x: np.ndarray, rate: int) -> float:
-    """Level (dB) of the speaking frames only, so pauses do not dilute it."""
-    db = frame_db(x, rate)
-    if db.size == 0:
-        return -120.0
-    loud = db[db > silence_threshold(db)]
-    if loud.size == 0:
-        return float(np.max(db))
-    return float(10 * np.log10(np.mean(10 ** (loud / 10))))
-
-
-def trim(x: np.ndarray, rate: int, floor_db: float = 40.0, fade_s: float = 0.005) -> np.ndarray:
-    """Cut leading/trailing silence (frames 40 dB under the loudest) and fade the new edges."""
-    db = frame_db(x, rate)
-    if db.size == 0:
-        return x
-    on = np.flatnonzero(db > db.max() - floor_db)
-    hop = int(FRAME_S * rate)
-    return fade(x[max(0, on[0] * hop - hop) : (on[-1] + 2) * hop], rate, fade_s)
-
-
-def fade(x: np.ndarray, rate: int, fade_s: float = 0.005) -> np.ndarray:
-    """A copy of `x` with short linear fades at both ends, so cut edges do not click."""
-    y = np.asarray(x, np.float32).copy()
-    n = min(int(fade_s * rate), len(y) // 2)
-    if n > 0:
-        ramp = np.linspace(0.0, 1.0, n, dtype=np.float32)
-        y[:n] *= ramp
-        y[-n:] *= ramp[::-1]
-    return y
-
-
-def noise_bed(samples: np.ndarray, rate: int, length: int, seed: int = 0) -> np.ndarray:
-    """`length` samples of the recording's own noise floor per channel, from its quietest stretches.
-
-    Quiet grains (40 ms) are overlap-added with a sine window, whose squares sum to one, so the
-    noise keeps its level and colour without repeating audibly.
-    """
-    channels = samples.shape[0]
-    out = np.zeros((channels, length), np.float32)
-    grain = max(16, int(0.04 * rate)) // 2 * 2
-    hop = grain // 2
-    mono = samples.mean(axis=0)
-    starts = np.arange(0, len(mono) - grain, hop)
-    if length == 0 or starts.size == 0:
-        return out
-    energy = np.array([np.mean(np.square(mono[s : s + grain])) for s in starts])
-    quiet = starts[energy <= np.percentile(energy, 10)]
-    window = np.sin(np.pi * (np.arange(grain) + 0.5) / grain).astype(np.float32)
-    rng = np.random.default_rng(seed)
-    for pos in range(-hop, length, hop):
-        s = int(rng.choice(quiet))
-        lo, hi = max(pos, 0), min(pos + grain, length)
-        if hi <= lo:
-            continue
-        out[:, lo:hi] += samples[:, s + lo - pos : s + hi - pos] * window[lo - pos : hi - pos]
-    return out

@@ -10,7 +10,7 @@ import itertools
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from ..engines import tts
 from ..errors import InputError
 from ..model.config import GUIDANCE
 from ..progress import Progress
-from ..text import Sentence, has_words, iter_sentences, normalize, sentences
+from ..text import Sentence, guess_language, has_words, iter_sentences, normalize, sentences
 
 GAP_SECONDS = 0.25
 """Silence between sentences."""
@@ -86,6 +86,8 @@ class Speech:
     voice: str
     consent: provenance.ConsentRecord | None = None
     """Set when the speech is in another person's voice: the record `grant` wrote to the ledger."""
+    route: str | None = None
+    """How a reading in another person's voice was made when not by our model (cross-lingual)."""
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the audio, and beside it `<path>.provenance.json` (the mark and any consent)."""
@@ -103,7 +105,9 @@ class Speech:
 
     def to_json(self) -> str:
         """Timings as JSON: voice, rate, duration, sentences (with words)."""
-        return timings_json(self.sentences, self.voice, self.audio.rate, self.audio.duration)
+        return timings_json(
+            self.sentences, self.voice, self.audio.rate, self.audio.duration, route=self.route
+        )
 
     def to_srt(self) -> str:
         """Subtitles in SubRip format (readable cues, see `subtitle_cues`)."""
@@ -341,61 +345,6 @@ def resolve_voice_name(name: str) -> str:
     if low in OPENAI_GENDERS:
         return openai_voices()[low]
     return VOICE_ALIASES.get(low, key)
-
-
-def guess_language(text: str) -> str:
-    """The language of `text` from its script (kana → ja, Han → zh, Hangul → ko, Cyrillic → ru or
-    uk, ...), and for Latin script from common words (de, fr, es, it, pt, nl); English otherwise."""
-    counts: dict[str, int] = {}
-    for ch in text[:4000]:
-        for lang, pattern in _SCRIPTS:
-            if pattern.match(ch):
-                counts[lang] = counts.get(lang, 0) + 1
-                break
-    latin = sum(1 for ch in text[:4000] if ch.isalpha() and ch.isascii())
-    if counts:
-        cjk = counts.get("ja", 0) + counts.get("zh", 0)
-        if counts.get("ja") and cjk >= latin / 2:
-            return "ja"  # kana among the Han characters: Japanese (kanji alone look Chinese)
-        lang, n = max(counts.items(), key=lambda kv: kv[1])
-        if n >= latin / 2:
-            if lang == "ru" and re.search(r"[іїєґІЇЄҐ]", text):
-                return "uk"
-            if lang == "ar" and re.search(r"[پچژگ]", text):
-                return "fa"
-            return lang
-    words = re.findall(r"[^\W\d_]+", text[:4000].lower())
-    scores = {lang: sum(1 for w in words if w in common) for lang, common in _COMMON.items()}
-    best = max(scores, key=lambda k: scores[k])
-    if best != "en" and scores[best] >= 2 and scores[best] > 2 * scores["en"]:
-        return best
-    return "en"
-
-
-_SCRIPTS = [
-    ("ja", re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")),
-    ("zh", re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")),
-    ("ko", re.compile(r"[\uac00-\ud7af\u1100-\u11ff]")),
-    ("ru", re.compile(r"[\u0400-\u04ff]")),
-    ("el", re.compile(r"[\u0370-\u03ff]")),
-    ("he", re.compile(r"[\u0590-\u05ff]")),
-    ("ar", re.compile(r"[\u0600-\u06ff]")),
-    ("hi", re.compile(r"[\u0900-\u097f]")),
-    ("bn", re.compile(r"[\u0980-\u09ff]")),
-    ("ta", re.compile(r"[\u0b80-\u0bff]")),
-    ("th", re.compile(r"[\u0e00-\u0e7f]")),
-    ("ka", re.compile(r"[\u10a0-\u10ff]")),
-    ("hy", re.compile(r"[\u0530-\u058f]")),
-]
-_COMMON = {
-    "en": set("the and of to is in that it was for with you this are not have be on at".split()),
-    "de": set("der die das und ist nicht ich sie ein eine zu mit auf den dem für von sich".split()),
-    "fr": set("le la les et est une des du pas pour que qui dans sur au avec je il nous".split()),
-    "es": set("el los las y es una del que por para con como pero muy está se lo".split()),
-    "it": set("il gli che è una per non sono della con del questo anche ma ci".split()),
-    "pt": set("o os as e é uma não que do da com para em um isso mas você".split()),
-    "nl": set("de het een en is niet van dat ik je op zijn met voor ook maar".split()),
-}
 
 
 def choose_voice(
@@ -739,11 +688,14 @@ def timings_json(
     rate: int,
     duration: float,
     levelled: dict | None = None,
+    route: str | None = None,
 ) -> str:
     """Sentence and word timings as a JSON document; `levelled` is what loudness levelling
-    measured on the output (loudness LUFS, true_peak dBTP, gain_db, limited_db), when asked."""
+    measured on the output (loudness LUFS, true_peak dBTP, gain_db, limited_db), when asked;
+    `route` how a reading in a recording's voice was made (Speech.route)."""
     doc = {
         "voice": voice,
+        **({"route": route} if route else {}),
         "rate": rate,
         "duration": round(duration, 3),
         **({"levelled": levelled} if levelled else {}),
@@ -770,10 +722,12 @@ def read_like(
     progress: Progress | None = None,
     *,
     consent: provenance.Consent | provenance.ConsentRecord | None,
+    lang: str | None = None,
 ) -> Speech:
-    """Read English `text` in the voice of `reference` (3–10 s of speech, or a file) with our
-    Voicebox model, sentence by sentence (zero-shot: the reference is the prompt, only the new
-    words are generated).
+    """Read `text` in the voice of `reference` (3–10 s of speech, or a file), sentence by
+    sentence. English is read by our Voicebox model (zero-shot: the reference is the prompt, only
+    the new words are generated); another language (`lang`, else the text's own) by its nearest
+    native voice re-voiced towards the reference (tasks/crosslingual.py; Speech.route says how).
 
     `consent` is required: the speaker's `provenance.Consent` (recorded in the ledger, and in the
     returned Speech's `consent`, once the reference is accepted), or a record from an earlier call
@@ -782,7 +736,11 @@ def read_like(
     """
     from ..model.checkpoint import find
     from ..safety import accept_reference
+    from . import crosslingual
 
+    target = crosslingual.route_language(text, lang)  # InputError naming the languages that work
+    if target != "en":
+        return _read_across(text, reference, reference_text, target, progress, consent)
     find(None, "audio")  # NotReadyError (one line) before any work when no model is trained
     provenance.check_consent(consent)  # cheap: refuse before any work
     items = sentences(text, "en")
@@ -809,6 +767,42 @@ def read_like(
         if progress:
             progress(index + 1, len(items))
     return Speech(Audio(np.concatenate(chunks), rate), timings, "voicebox", record)
+
+
+def native_reader(
+    items: list[Sentence], lang: str
+) -> Callable[[str | dict[str, float]], Iterator[tuple[Audio, SentenceTiming]]]:
+    """A function reading `items` (sentences of `lang`) with a given stock voice, sentence by
+    sentence: what crosslingual.speak re-voices."""
+
+    def read_with(voice: str | dict[str, float]) -> Iterator[tuple[Audio, SentenceTiming]]:
+        return _speak(_paced(items), voice, 1.0, 0.0, lang, None, len(items))
+
+    return read_with
+
+
+def _read_across(
+    text: str,
+    reference: Audio | str | os.PathLike[str],
+    reference_text: str | None,
+    lang: str,
+    progress: Progress | None,
+    consent: provenance.Consent | provenance.ConsentRecord | None,
+) -> Speech:
+    """read_like for a language our model does not speak: consent checked and recorded exactly as
+    for English, the reading re-voiced (tasks/crosslingual.py) and watermarked."""
+    from ..safety import accept_reference
+    from . import crosslingual
+
+    provenance.check_consent(consent)  # cheap: refuse before any work
+    items = sentences(text, lang)
+    if not items:
+        raise InputError("nothing to read: the text has no words")
+    accepted = accept_reference(reference, reference_text)
+    record = provenance.grant(consent, accepted.audio)  # only once the reference is accepted
+    reader = native_reader(items, lang)
+    audio, timings, route = crosslingual.speak(items, accepted.audio, lang, reader, progress)
+    return Speech(provenance.mark(audio), timings, route.voice, record, route.describe())
 
 
 def _zero_shot(

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import Audio, atomic_path, save
-from ..errors import InputError
-from .features import MEL, frames_for, log_mel
+from ...audio import Audio, atomic_path, save
+from ...errors import InputError
+from ..features import MEL, frames_for, log_mel
 
 MANIFEST = "manifest.jsonl"
 

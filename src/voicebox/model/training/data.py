@@ -15,10 +15,10 @@ import soundfile as sf
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import InputError
+from ...errors import InputError
+from ..features import MEL, log_mel
+from ..phones import PHONE_ID
 from .corpus_io import Utterance, read_manifest
-from .features import MEL, log_mel
-from .phones import PHONE_ID
 
 LOG_FLOOR = float(np.log(1e-5))
 

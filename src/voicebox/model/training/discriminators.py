@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from .features import log_mel
+from ..features import log_mel
 
 Features = list[torch.Tensor]
 

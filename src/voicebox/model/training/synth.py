@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import Audio, resample
-from ..errors import InputError
-from ..progress import Progress
+from ...audio import Audio, resample
+from ...errors import InputError
+from ...progress import Progress
+from ..features import MEL
 from .augment import SHARED, augment
 from .corpus_io import ManifestWriter, Utterance, read_manifest, write_json
-from .features import MEL
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def pitch_shift(x: np.ndarray, rate: int, semitones: float) -> np.ndarray:
 
 def _synthesize(speaker: Speaker, text: str) -> np.ndarray:
     """16 kHz mono speech of `text` in `speaker`'s voice, speed and pitch."""
-    from ..engines.tts import synthesize
+    from ...engines.tts import synthesize
 
     factor = 2.0 ** (speaker.pitch / 12.0)
     audio = synthesize(text, speaker.voice, speed=speaker.speed / factor, lang="en")
@@ -148,7 +148,7 @@ def _job(
     args: tuple[int, Speaker, str, int, float],
 ) -> tuple[int, Utterance | None, np.ndarray | None, str]:
     """Make one utterance: synthesise, align on the clean audio, augment. Returns (index, utt, wave, note)."""
-    from .align import align
+    from ..align import align
 
     index, speaker, text, seed, p_augment = args
     rng = np.random.default_rng([seed, index, 11])

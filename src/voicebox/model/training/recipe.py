@@ -27,12 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import Audio, atomic_path, load
-from ..errors import InputError
-from ..progress import Progress
+from ...audio import Audio, atomic_path, load
+from ...errors import InputError
+from ...progress import Progress
+from ..features import MEL, warp_mel
 from .augment import SHARED
 from .corpus_io import ManifestWriter, Utterance, read_manifest, write_json
-from .features import MEL, _filterbank
 
 log = logging.getLogger(__name__)
 
@@ -91,14 +91,14 @@ def _read_transcripts(out: Path) -> dict[str, str]:
 
 def _spoken_text(text: str) -> str:
     """Text as the aligner needs it: numbers and symbols written out, case kept."""
-    from ..text import normalize
+    from ...text import normalize
 
     return normalize(text)
 
 
 def _job(item: Item) -> tuple[Item, Utterance | None, np.ndarray | None, str, str]:
     """Load, transcribe if needed, align: (item, utterance, 16 kHz samples, transcript, note)."""
-    from .align import align
+    from ..align import align
 
     try:
         audio = load(item.path, rate=MEL.rate, mono=True)
@@ -107,7 +107,7 @@ def _job(item: Item) -> tuple[Item, Utterance | None, np.ndarray | None, str, st
             return item, None, None, "", f"skip {item.id}: longer than {MAX_SECONDS:.0f} s"
         text = item.text
         if not text:
-            from ..engines.asr import transcribe_text
+            from ...engines.asr import transcribe_text
 
             text = transcribe_text(audio)
             if not text:
@@ -146,9 +146,9 @@ def _bundled_items(sentences: int, seed: int) -> list[Item]:
 
 def _bundled_job(item: Item) -> tuple[Item, Utterance | None, np.ndarray | None, str, str]:
     """Speak one LJ sentence in a bundled voice and align it."""
-    from ..audio import resample
-    from ..engines.tts import synthesize
-    from .align import align
+    from ...audio import resample
+    from ...engines.tts import synthesize
+    from ..align import align
     from .synth import pad_silence
 
     try:
@@ -184,22 +184,6 @@ def warp_factor(speaker: str, seed: int = 0) -> float:
     h = int(hashlib.sha256(f"{seed}:{speaker}".encode()).hexdigest()[:8], 16)
     size = 0.08 + 0.07 * ((h >> 1) % 1000) / 999.0
     return round(1.0 + size if h & 1 else 1.0 - size, 3)
-
-
-def warp_mel(mel: np.ndarray, alpha: float) -> np.ndarray:
-    """Warp a log-mel [T, 80] along frequency: the content at f Hz moves to alpha·f (a new tract length)."""
-    import librosa
-
-    fb = _filterbank(MEL).numpy()
-    freqs = np.linspace(0, MEL.rate / 2, fb.shape[1])
-    centres = (fb * freqs).sum(axis=1) / np.maximum(fb.sum(axis=1), 1e-9)
-    mel_pos = librosa.hz_to_mel(centres)
-    source = librosa.hz_to_mel(np.clip(centres / alpha, centres[0], centres[-1]))
-    idx = np.interp(source, mel_pos, np.arange(len(centres)))
-    lo = np.floor(idx).astype(int).clip(0, len(centres) - 1)
-    hi = np.minimum(lo + 1, len(centres) - 1)
-    w = (idx - lo).astype(np.float32)
-    return (mel[:, lo] * (1 - w) + mel[:, hi] * w).astype(mel.dtype)
 
 
 def _add_pseudo(out: Path, utts: list[Utterance], seed: int, done: set[str]) -> int:

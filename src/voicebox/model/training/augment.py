@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import scipy.signal
 
-from ..audio import load
+from ...audio import load
 
 SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 

@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
-from ..audio import load
-from ..errors import InputError
-from ..progress import Progress
-from .align import align
+from ...audio import load
+from ...errors import InputError
+from ...progress import Progress
+from ..align import align
+from ..features import MEL
 from .corpus_io import ManifestWriter, Utterance, read_manifest, write_json
-from .features import MEL
 
 log = logging.getLogger(__name__)
 

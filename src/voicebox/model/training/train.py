@@ -16,6 +16,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,11 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
 
-from ..config import env
-from ..errors import EngineError, InputError, NotReadyError
-from . import checkpoint
-from .config import PARTS, Config, TrainConfig, dump_config, load_config
-from .network import bf16_supported
+from ...config import env
+from ...errors import EngineError, InputError, NotReadyError
+from .. import checkpoint
+from ..config import PARTS, Config, TrainConfig, dump_config, load_config
+from ..network import bf16_supported
 
 LossFn = Callable[[nn.Module, dict[str, torch.Tensor]], tuple[torch.Tensor, dict[str, float]]]
 
@@ -87,16 +88,16 @@ def _parts(part: str) -> tuple[Callable[[Any, int], Dataset], Callable, LossFn]:
     except ImportError as exc:
         raise NotReadyError(f"the training data module is not available: {exc}") from None
     if part == "audio":
-        from .flow import cfm_loss
+        from ..flow import cfm_loss
 
         return data.MelPhoneDataset, data.collate_mel_phone, cfm_loss
     if part == "duration":
-        from .duration import duration_loss
+        from ..duration import duration_loss
 
         return data.MelPhoneDataset, data.collate_mel_phone, duration_loss
     if part == "vocoder":
         try:
-            from .vocoder import vocoder_loss
+            from .vocoder_loss import vocoder_loss
         except ImportError as exc:
             raise NotReadyError(f"the vocoder module is not available: {exc}") from None
         return data.WaveMelDataset, data.collate_wave_mel, vocoder_loss
@@ -305,6 +306,173 @@ def train(
         run.close()
 
 
+@dataclass
+class _Trainer:
+    """One part's network, EMA, optimiser and schedule, and the step they have reached."""
+
+    part: str
+    config: Config
+    out: Path
+    run: _Run
+    echo: Callable[[str], None]
+    model: nn.Module = field(init=False)
+    step: int = 0
+
+    def __post_init__(self) -> None:
+        tcfg = self.tcfg
+        self.model = checkpoint.build(self.part, self.config).to(self.run.device)
+        self.ema = EMA(self.model, tcfg.ema_decay)
+        self.adversary = None
+        if self.part == "vocoder" and tcfg.adversarial:
+            from .discriminators import AdversarialVocoderLoss
+
+            self.adversary = AdversarialVocoderLoss(
+                tcfg.lr, tcfg.betas, lr_lambda(tcfg), self.run.device, self.run.distributed
+            )
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.opt = torch.optim.AdamW(
+            self.params, lr=tcfg.lr, betas=tcfg.betas, weight_decay=tcfg.weight_decay
+        )
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lr_lambda(tcfg))
+        self.state_path = self.out / f"{self.part}.state.pt"
+
+    @property
+    def tcfg(self) -> TrainConfig:
+        return self.config.train[self.part]
+
+    def restore(self, resume: bool, init: str | os.PathLike[str] | None) -> None:
+        """Resume from this run's own state, else warm-start from `init`, else start fresh."""
+        main, part = self.run.main, self.part
+        if resume and self.state_path.is_file():
+            state = torch.load(self.state_path, map_location=self.run.device, weights_only=False)
+            self.model.load_state_dict(state["model"])
+            self.ema.state = {k: v.to(self.run.device) for k, v in state["ema"].items()}
+            self.opt.load_state_dict(state["optimizer"])
+            self.sched.load_state_dict(state["scheduler"])
+            self.step = int(state["step"])
+            if self.adversary is not None:
+                if "adversary" not in state:
+                    raise InputError(
+                        f"{self.state_path} was trained without discriminators; start the "
+                        f"adversarial run in a new folder with --init {self.out / (part + '.pt')}"
+                    )
+                self.adversary.load_state_dict(state["adversary"])
+            if main:
+                self.echo(f"resumed {part} from {self.state_path} at step {self.step}")
+            return
+        if init is not None:
+            start = _warm_start(self.model, Path(init), part, self.run.device)
+            self.ema = EMA(self.model, self.tcfg.ema_decay)
+            if main:
+                self.echo(f"initialised {part} from {init} (trained {start} steps there)")
+        if main:
+            (self.out / "config.yaml").write_text(dump_config(self.config))
+
+    def save(self) -> None:
+        """The resumable state and the shipped EMA export, atomically (rank 0 writes)."""
+        if self.run.main:
+            state = {
+                "model": self.model.state_dict(),
+                "ema": self.ema.state,
+                "optimizer": self.opt.state_dict(),
+                "scheduler": self.sched.state_dict(),
+                "step": self.step,
+                "config": self.config.to_dict(),
+            }
+            if self.adversary:
+                state["adversary"] = self.adversary.state_dict()
+            checkpoint.save(state, self.state_path)
+            export = self.out / f"{self.part}.pt"
+            checkpoint.export(export, self.part, self.config, self.ema.state, self.step)
+        self.run.barrier()
+
+    def update(
+        self, net: nn.Module, loss_fn: LossFn, batch: dict, generator: torch.Generator, bf16: bool
+    ) -> tuple[float, dict[str, float], float] | None:
+        """One optimisation step: (loss, logs, gradient norm), or None when the loss was not finite
+        (the batch is skipped; ten in a row stop the run)."""
+        with torch.autocast(self.run.device.type, dtype=torch.bfloat16, enabled=bf16):
+            if self.part != "vocoder":
+                loss, logs = loss_fn(net, batch, generator)
+            else:
+                loss, logs = loss_fn(net, batch)
+        finite = bool(torch.isfinite(loss.detach()))
+        if self.run.distributed:  # every rank must skip together or DDP would wait forever
+            finite = self.run.mean(float(finite)) == 1.0
+        self.opt.zero_grad(set_to_none=True)
+        if not finite:
+            return None
+        loss.backward()
+        grad_norm = float(nn.utils.clip_grad_norm_(self.params, self.tcfg.grad_clip))
+        self.opt.step()
+        self.sched.step()
+        self.step += 1
+        self.ema.update(self.model, self.step)
+        return float(loss.detach()), logs, grad_norm
+
+
+@dataclass
+class _Window:
+    """What happened since the last log line."""
+
+    t0: float = field(default_factory=time.perf_counter)
+    frames: int = 0
+    losses: list[float] = field(default_factory=list)
+    extra: dict[str, float] = field(default_factory=dict)
+
+    def add(self, loss: float, logs: dict[str, float], frames: int) -> None:
+        self.frames += frames
+        self.losses.append(loss)
+        for k, v in logs.items():
+            self.extra[k] = self.extra.get(k, 0.0) + float(v)
+
+
+def _report(
+    t: _Trainer, w: _Window, grad_norm: float, stop: int, started: float, log: _Logger
+) -> dict[str, Any]:
+    """Log the window's mean loss and speed; returns the record."""
+    elapsed = time.perf_counter() - w.t0
+    n = len(w.losses)
+    mean_loss = t.run.mean(sum(w.losses) / n)
+    record = {
+        "step": t.step,
+        "loss": mean_loss,
+        "lr": t.opt.param_groups[0]["lr"],
+        "grad_norm": grad_norm,
+        "steps_per_s": n / elapsed,
+        "frames_per_s": w.frames * t.run.world / elapsed,
+        "elapsed_s": time.perf_counter() - started,
+        "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+        **{k: v / n for k, v in w.extra.items()},
+    }
+    eta = (stop - t.step) / max(1e-9, n / elapsed)
+    log(
+        record,
+        f"{t.part} step {t.step}/{stop} loss {mean_loss:.4f} lr {record['lr']:.2e} "
+        f"gn {grad_norm:.2f} {record['steps_per_s']:.2f} steps/s "
+        f"{record['frames_per_s']:.0f} frames/s eta {_fmt_time(eta)}",
+    )
+    return record
+
+
+def _start(t: _Trainer, n_utts: int, stop: int, bf16: bool) -> None:
+    """Record the command line and announce the run."""
+    if not t.run.main:
+        return
+    with open(t.out / "COMMAND.md", "a") as f:
+        argv = " ".join(shlex.quote(a) for a in sys.argv)
+        f.write(
+            f"- {time.strftime('%Y-%m-%d %H:%M:%S')} part={t.part} world={t.run.world}: `{argv}`\n"
+        )
+    n_params = sum(p.numel() for p in t.params)
+    t.echo(
+        f"training {t.part}: {n_params / 1e6:.2f} M parameters, {n_utts} utterances, "
+        f"batch {t.tcfg.batch_size}×{t.run.world}, bf16 {bf16}, threads {torch.get_num_threads()}, "
+        f"device {t.run.device}, steps {t.step}→{stop}"
+        + (", adversarial (discriminators)" if t.adversary else "")
+    )
+
+
 def _train(
     config: Config,
     data_dir: Path,
@@ -326,156 +494,49 @@ def _train(
     run.barrier()
     log = _Logger(out, run.main, echo)
     loader, eval_loader, loss_fn = _make_loader(part, config, data_dir, run)
-
-    model = checkpoint.build(part, config).to(run.device)
-    ema = EMA(model, tcfg.ema_decay)
-    adversary = None
-    if part == "vocoder" and tcfg.adversarial:
-        from .discriminators import AdversarialVocoderLoss
-
-        adversary = AdversarialVocoderLoss(
-            tcfg.lr, tcfg.betas, lr_lambda(tcfg), run.device, run.distributed
-        )
-    train_loss: LossFn = adversary or loss_fn  # held-out evaluation keeps the plain loss
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=tcfg.lr, betas=tcfg.betas, weight_decay=tcfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(tcfg))
-    step = 0
-    state_path = out / f"{part}.state.pt"
-    if resume and state_path.is_file():
-        state = torch.load(state_path, map_location=run.device, weights_only=False)
-        model.load_state_dict(state["model"])
-        ema.state = {k: v.to(run.device) for k, v in state["ema"].items()}
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        step = int(state["step"])
-        if adversary is not None:
-            if "adversary" not in state:
-                raise InputError(
-                    f"{state_path} was trained without discriminators; start the adversarial "
-                    f"run in a new folder with --init {out / (part + '.pt')}"
-                )
-            adversary.load_state_dict(state["adversary"])
-        if run.main:
-            echo(f"resumed {part} from {state_path} at step {step}")
-    else:
-        if init is not None:
-            start = _warm_start(model, Path(init), part, run.device)
-            ema = EMA(model, tcfg.ema_decay)
-            if run.main:
-                echo(f"initialised {part} from {init} (trained {start} steps there)")
-        if run.main:
-            (out / "config.yaml").write_text(dump_config(config))
-    if run.main:
-        with open(out / "COMMAND.md", "a") as f:
-            argv = " ".join(shlex.quote(a) for a in sys.argv)
-            f.write(
-                f"- {time.strftime('%Y-%m-%d %H:%M:%S')} part={part} world={run.world}: `{argv}`\n"
-            )
-
-    net: nn.Module = model
+    t = _Trainer(part, config, out, run, echo)
+    t.restore(resume, init)
+    train_loss: LossFn = t.adversary or loss_fn  # held-out evaluation keeps the plain loss
+    net: nn.Module = t.model
     if run.distributed:
-        net = nn.parallel.DistributedDataParallel(
-            model, device_ids=[run.device.index] if run.device.type == "cuda" else None
-        )
-    use_bf16 = tcfg.bf16 and bf16_supported(run.device)
-    generator = torch.Generator().manual_seed(seed + 7919 * step)
+        ids = [run.device.index] if run.device.type == "cuda" else None
+        net = nn.parallel.DistributedDataParallel(t.model, device_ids=ids)
+    bf16 = tcfg.bf16 and bf16_supported(run.device)
+    generator = torch.Generator().manual_seed(seed + 7919 * t.step)
     stop = min(max_steps, tcfg.total_steps) if max_steps is not None else tcfg.total_steps
-    n_params = sum(p.numel() for p in params)
-    if run.main:
-        echo(
-            f"training {part}: {n_params / 1e6:.2f} M parameters, {len(loader.dataset)} utterances, "
-            f"batch {tcfg.batch_size}×{run.world}, bf16 {use_bf16}, threads {torch.get_num_threads()}, "
-            f"device {run.device}, steps {step}→{stop}"
-            + (", adversarial (discriminators)" if adversary else "")
-        )
+    _start(t, len(loader.dataset), stop, bf16)
 
-    def save() -> None:
-        if run.main:
-            checkpoint.save(
-                {
-                    "model": model.state_dict(),
-                    "ema": ema.state,
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(),
-                    "step": step,
-                    "config": config.to_dict(),
-                    **({"adversary": adversary.state_dict()} if adversary else {}),
-                },
-                state_path,
-            )
-            checkpoint.export(out / f"{part}.pt", part, config, ema.state, step)
-        run.barrier()
-
-    model.train()
-    batches = _batches(loader, epoch=step // max(1, len(loader)))
-    t0, frames, losses, extra, bad = time.perf_counter(), 0, [], {}, 0
-    last: dict[str, Any] = {}
-    started = time.perf_counter()
-    while step < stop:
+    t.model.train()
+    batches = _batches(loader, epoch=t.step // max(1, len(loader)))
+    window, last, bad, started = _Window(), {}, 0, time.perf_counter()
+    while t.step < stop:
         batch = {k: v.to(run.device) if torch.is_tensor(v) else v for k, v in next(batches).items()}
-        with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            loss, logs = (
-                train_loss(net, batch, generator) if part != "vocoder" else train_loss(net, batch)
-            )
-        finite = bool(torch.isfinite(loss.detach()))
-        if run.distributed:  # every rank must skip together or DDP would wait forever
-            finite = run.mean(float(finite)) == 1.0
-        if not finite:
+        done = t.update(net, train_loss, batch, generator, bf16)
+        if done is None:
             bad += 1
-            opt.zero_grad(set_to_none=True)
             if bad >= 10:
                 raise EngineError(
-                    f"{part} training diverged (non-finite loss 10 times) at step {step}"
+                    f"{part} training diverged (non-finite loss 10 times) at step {t.step}"
                 )
             continue
         bad = 0
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = float(nn.utils.clip_grad_norm_(params, tcfg.grad_clip))
-        opt.step()
-        sched.step()
-        step += 1
-        ema.update(model, step)
-        frames += _frames(batch)
-        losses.append(float(loss.detach()))
-        for k, v in logs.items():
-            extra[k] = extra.get(k, 0.0) + float(v)
-        if step % tcfg.log_every == 0 or step == stop:
-            elapsed = time.perf_counter() - t0
-            n = len(losses)
-            mean_loss = run.mean(sum(losses) / n)
-            last = {
-                "step": step,
-                "loss": mean_loss,
-                "lr": opt.param_groups[0]["lr"],
-                "grad_norm": grad_norm,
-                "steps_per_s": n / elapsed,
-                "frames_per_s": frames * run.world / elapsed,
-                "elapsed_s": time.perf_counter() - started,
-                "time": time.strftime("%Y-%m-%d %H:%M:%S"),
-                **{k: v / n for k, v in extra.items()},
-            }
-            eta = (stop - step) / max(1e-9, n / elapsed)
-            log(
-                last,
-                f"{part} step {step}/{stop} loss {mean_loss:.4f} lr {last['lr']:.2e} "
-                f"gn {grad_norm:.2f} {last['steps_per_s']:.2f} steps/s "
-                f"{last['frames_per_s']:.0f} frames/s eta {_fmt_time(eta)}",
-            )
-            t0, frames, losses, extra = time.perf_counter(), 0, [], {}
-        if tcfg.eval_every and step % tcfg.eval_every == 0:
+        loss, logs, grad_norm = done
+        window.add(loss, logs, _frames(batch))
+        if t.step % tcfg.log_every == 0 or t.step == stop:
+            last = _report(t, window, grad_norm, stop, started, log)
+            window = _Window()
+        if tcfg.eval_every and t.step % tcfg.eval_every == 0:
             if eval_loader is not None:
-                with ema.applied(model):  # the weights that ship, not the raw ones at high LR
+                with t.ema.applied(t.model):  # the weights that ship, not the raw ones at high LR
                     held = evaluate(
-                        model, eval_loader, loss_fn, part, tcfg.eval_batches, run.device
+                        t.model, eval_loader, loss_fn, part, tcfg.eval_batches, run.device
                     )
                 log(
-                    {"step": step, "held_out_loss": held, "weights": "ema"},
-                    f"{part} step {step} held-out loss {held:.4f} (EMA weights)",
+                    {"step": t.step, "held_out_loss": held, "weights": "ema"},
+                    f"{part} step {t.step} held-out loss {held:.4f} (EMA weights)",
                 )
             run.barrier()
-        if step % tcfg.checkpoint_every == 0 and step < stop:
-            save()
-    save()
-    return {"part": part, "step": step, "loss": last.get("loss"), "out": str(out)}
+        if t.step % tcfg.checkpoint_every == 0 and t.step < stop:
+            t.save()
+    t.save()
+    return {"part": part, "step": t.step, "loss": last.get("loss"), "out": str(out)}
