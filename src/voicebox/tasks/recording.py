@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from abc import ABC, abstractmethod
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ BLOCK_S = 10.0
 """Seconds per block when a file is copied or decoded."""
 
 
-class Recording:
+class Recording(ABC):
     """Samples of a recording by range: `read(a, b)` gives [channels, b - a] float32 (clamped)."""
 
     rate: int
@@ -32,17 +33,17 @@ class Recording:
         """Length in seconds."""
         return self.frames / self.rate
 
+    @abstractmethod
     def read(self, a: int, b: int) -> np.ndarray:
         """Samples [a, b) (clamped to the recording), [channels, n] float32; do not modify them."""
-        raise NotImplementedError
 
     def excerpt(self, a: int, b: int) -> Audio:
         """Samples [a, b) as Audio (clamped to the recording)."""
         return Audio(self.read(a, b), self.rate)
 
+    @abstractmethod
     def reference(self, sample: tuple[int, int]) -> Audio:
         """What a consent record fingerprints as the voice used: all of it when it is in memory."""
-        raise NotImplementedError
 
     def _clamp(self, a: int, b: int) -> tuple[int, int]:
         a = min(max(int(a), 0), self.frames)

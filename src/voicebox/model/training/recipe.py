@@ -221,6 +221,46 @@ def _pending(items: list[Item], done: set[str], known: dict[str, str]) -> Iterat
         yield item
 
 
+def _write_summary(
+    out: Path,
+    speech: Path,
+    utts: list[Utterance],
+    skipped: int,
+    pseudo_made: int,
+    held_out: int,
+    seed: int,
+) -> None:
+    """corpus.json: what the corpus holds, and which speakers the training's held-out loss uses
+    (native readers and their warped twins, like the eval sets)."""
+    real = sorted({u.speaker for u in utts if u.extra.get("source") in TRAIN_SETS})
+    rng = np.random.default_rng(seed)
+    native = TRAIN_SETS[0]  # held-out loss on native readers, like the eval sets
+    libri = sorted({u.speaker for u in utts if u.extra.get("source") == native}) or real
+    held = sorted(rng.choice(libri, size=min(held_out, len(libri)), replace=False).tolist())
+    held += [s for s in {u.speaker for u in utts} if s.split("~")[0] in held and s not in held]
+    speakers = sorted({u.speaker for u in utts})
+    write_json(
+        out / "corpus.json",
+        {
+            "command": f"voicebox data build --out {out}",
+            "sources": [s for s in TRAIN_SETS if (speech / s).is_dir()],
+            "hours": round(sum(u.seconds for u in utts) / 3600, 3),
+            "hours_real": round(
+                sum(u.seconds for u in utts if u.extra.get("source") in TRAIN_SETS) / 3600, 3
+            ),
+            "utterances": len(utts),
+            "skipped_this_run": skipped,
+            "pseudo_added_this_run": pseudo_made,
+            "speakers": len(speakers),
+            "real_speakers": len(real),
+            "bundled_speakers": len({u.speaker for u in utts if u.speaker.startswith("bundled_")}),
+            "pseudo_speakers": len({u.speaker for u in utts if "~w" in u.speaker}),
+            "held_out_speakers": sorted(held),
+            "mel": asdict(MEL),
+        },
+    )
+
+
 def build(
     out: str | Path,
     speech: str | Path | None = None,
@@ -274,33 +314,7 @@ def build(
     utts = read_manifest(out)
     pseudo_made = _add_pseudo(out, utts, seed, {u.id for u in utts}) if pseudo else 0
     utts = read_manifest(out)
-    real = sorted({u.speaker for u in utts if u.extra.get("source") in TRAIN_SETS})
-    rng = np.random.default_rng(seed)
-    native = TRAIN_SETS[0]  # held-out loss on native readers, like the eval sets
-    libri = sorted({u.speaker for u in utts if u.extra.get("source") == native}) or real
-    held = sorted(rng.choice(libri, size=min(held_out, len(libri)), replace=False).tolist())
-    held += [s for s in {u.speaker for u in utts} if s.split("~")[0] in held and s not in held]
-    speakers = sorted({u.speaker for u in utts})
-    write_json(
-        out / "corpus.json",
-        {
-            "command": f"voicebox data build --out {out}",
-            "sources": [s for s in TRAIN_SETS if (speech / s).is_dir()],
-            "hours": round(sum(u.seconds for u in utts) / 3600, 3),
-            "hours_real": round(
-                sum(u.seconds for u in utts if u.extra.get("source") in TRAIN_SETS) / 3600, 3
-            ),
-            "utterances": len(utts),
-            "skipped_this_run": skipped,
-            "pseudo_added_this_run": pseudo_made,
-            "speakers": len(speakers),
-            "real_speakers": len(real),
-            "bundled_speakers": len({u.speaker for u in utts if u.speaker.startswith("bundled_")}),
-            "pseudo_speakers": len({u.speaker for u in utts if "~w" in u.speaker}),
-            "held_out_speakers": sorted(held),
-            "mel": asdict(MEL),
-        },
-    )
+    _write_summary(out, speech, utts, skipped, pseudo_made, held_out, seed)
     return out
 
 

@@ -190,6 +190,32 @@ def _plan(
         index += 1
 
 
+def _recipe(
+    out: Path,
+    hours: float,
+    seed: int,
+    workers: int,
+    p_augment: float,
+    speakers: list[Speaker],
+    lj: bool,
+) -> dict:
+    """What corpus.json records of how the corpus was made."""
+    return {
+        "command": f"voicebox data synth --hours {hours} --out {out} --seed {seed} --workers {workers}",
+        "source": "synth",
+        "hours_target": hours,
+        "seed": seed,
+        "text_source": str(LJ_METADATA) if lj else "built-in sentence generator",
+        "augmentation": {
+            "p": p_augment,
+            "kinds": "generated/real RIR, generated/real noise 5-30 dB",
+        },
+        "speakers": [asdict(s) for s in speakers],
+        "held_out_speakers": [s.name for s in speakers if s.held_out],
+        "mel": asdict(MEL),
+    }
+
+
 def synth(
     out: str | Path,
     hours: float,
@@ -210,20 +236,7 @@ def synth(
     (out / "mels").mkdir(parents=True, exist_ok=True)
     speakers = make_speakers(seed, n_speakers, n_held_out, packs)
     sentences = lj_sentences()
-    recipe = {
-        "command": f"voicebox data synth --hours {hours} --out {out} --seed {seed} --workers {workers}",
-        "source": "synth",
-        "hours_target": hours,
-        "seed": seed,
-        "text_source": str(LJ_METADATA) if sentences else "built-in sentence generator",
-        "augmentation": {
-            "p": p_augment,
-            "kinds": "generated/real RIR, generated/real noise 5-30 dB",
-        },
-        "speakers": [asdict(s) for s in speakers],
-        "held_out_speakers": [s.name for s in speakers if s.held_out],
-        "mel": asdict(MEL),
-    }
+    recipe = _recipe(out, hours, seed, workers, p_augment, speakers, bool(sentences))
     done = {u.id: u for u in read_manifest(out, repair=True)}
     seconds = sum(u.seconds for u in done.values())
     target = hours * 3600.0
