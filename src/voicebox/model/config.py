@@ -24,6 +24,13 @@ SWAY = 0.0
 """Sway of the ODE's time grid (flow.time_grid; VOICEBOX_SWAY overrides it). F5-TTS's −1 did not help
 this model: WER 0.175 vs 0.166 on 10 eval speakers, and NFE 32 matched NFE 16 (0.166): the errors
 come from the network, not from the ODE."""
+ZERO_SHOT_PAUSE = 0.48
+"""Seconds of pause, at least, between a zero-shot prompt and the new sentence (the prompt's own
+closing pause counts; the pause is generated but not returned). Without one the new sentence ran
+on from the prompt's last word, and its first words were the ones misheard: on 10 eval speakers
+(bench/zero_shot.py's first 10, 2 sentences each) WER 0.166 with none, 0.152 / 0.104 / 0.156 / 0.133
+at 0.32 / 0.48 / 0.64 / 0.88 s; on the next 12 speakers 0.207 with none, 0.180 at 0.48 s
+(similarity 0.677 / 0.676). VOICEBOX_ZERO_SHOT_PAUSE overrides it."""
 DURATION_SCALE = 1.15
 """Predicted phone lengths are stretched by this much unless asked otherwise. The duration model is
 calibrated (actual/predicted speech frames 1.03 on held-out voices), but the audio model speaks

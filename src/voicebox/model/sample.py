@@ -24,7 +24,7 @@ from ..config import env, threads
 from ..errors import InputError, NotReadyError
 from . import checkpoint
 from .checkpoint import load_vocoder
-from .config import DURATION_SCALE, GUIDANCE, Config
+from .config import DURATION_SCALE, GUIDANCE, ZERO_SHOT_PAUSE, Config
 from .features import MEL, audio_to_mel
 from .flow import SOLVERS, generate_mel
 from .phones import PHONE_ID
@@ -491,7 +491,7 @@ def zero_shot(
     aligned = _align(ref, reference_text)
     new_phones = spoken_phones(text, None)
     if aligned.phones[-1] == "SIL" and new_phones[0] == "SIL":
-        new_phones = new_phones[1:]  # the reference's closing pause already separates the two
+        new_phones = new_phones[1:]  # the reference's closing pause separates the two (and `gap`)
     ref_phones, ref_durs = aligned.phones, aligned.durations
     starts = np.concatenate([[0], np.cumsum(ref_durs)[:-1]]).astype(int)
     first = 0  # keep at most max_reference_s of the prompt, cut at a phone boundary
@@ -499,11 +499,18 @@ def zero_shot(
     while sum(ref_durs[first:]) > limit and first < len(ref_phones) - 1:
         first += 1
     ref_phones, ref_durs, starts = ref_phones[first:], ref_durs[first:], starts[first:]
+    new_durs, new_known = [0] * len(new_phones), [False] * len(new_phones)
+    pause = round(float(env("zero_shot_pause", str(ZERO_SHOT_PAUSE)) or 0) * MEL.fps)
+    gap = max(0, pause - (ref_durs[-1] if ref_phones[-1] == "SIL" else 0))
+    if gap:  # a sentence break between the prompt and the new words, never heard itself
+        if new_phones[0] == "SIL":
+            new_phones, new_durs, new_known = new_phones[1:], new_durs[1:], new_known[1:]
+        new_phones, new_durs, new_known = ["SIL", *new_phones], [gap, *new_durs], [True, *new_known]
     n_ref, n_new = len(ref_phones), len(new_phones)
     plan = Plan(
         _ids(list(ref_phones) + new_phones),
-        torch.tensor(list(ref_durs) + [0] * n_new, dtype=torch.long),
-        torch.tensor([True] * n_ref + [False] * n_new),
+        torch.tensor(list(ref_durs) + new_durs, dtype=torch.long),
+        torch.tensor([True] * n_ref + new_known),
         torch.tensor(list(starts) + [-1] * n_new, dtype=torch.long),
     )
     wave, _ = _run(
@@ -517,7 +524,7 @@ def zero_shot(
         seed,
         duration_scale,
         splice=False,
-        keep_from=lambda durations: int(durations[:n_ref].sum()),
+        keep_from=lambda durations: int(durations[:n_ref].sum()) + gap,
     )
     return provenance.mark(Audio(wave[None], MEL.rate))
 
