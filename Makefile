@@ -49,4 +49,6 @@ model: $(STAMP)
 		--out runs/real-v1-duration --init $(INIT)/duration.pt --total-steps 2500 --threads 1
 	$(BIN)/voicebox train --config configs/real.yaml --data data/real-v1 --part audio \
 		--out runs/real-v1 --init $(INIT)/audio.pt --total-steps 4000 --threads 1
-	cp runs/real-v1/audio.pt runs/real-v1-duration/duration.pt checkpoints/small/
+	$(BIN)/voicebox train --config configs/real.yaml --data data/real-v1 --part audio \
+		--out runs/real-v2 --init runs/real-v1/audio.pt --total-steps 8000 --threads 1
+	cp runs/real-v2/audio.pt runs/real-v1-duration/duration.pt checkpoints/small/
