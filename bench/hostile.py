@@ -409,12 +409,10 @@ def request(
                 conn.putheader(k, v)
             conn.putheader("Transfer-Encoding", "chunked")
             conn.endheaders()
-            try:
+            with contextlib.suppress(OSError):  # the server may answer and close mid-body
                 for c in chunks:
                     conn.send(f"{len(c):x}\r\n".encode() + c + b"\r\n")
                 conn.send(b"0\r\n\r\n")
-            except OSError:
-                pass  # the server may answer and close before the body ends
         else:
             conn.request(method, path, body=body, headers=headers or {})
         response = conn.getresponse()

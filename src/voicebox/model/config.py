@@ -20,10 +20,6 @@ GUIDANCE = 1.0
 """Classifier-free guidance strength unless asked otherwise. Measured on held-out synthetic voices
 (bench/model_sweep.py, 12 sentences): 1.0 / 1.5 / 2.0 gave WER 0.098 / 0.091 / 0.084 and speaker
 similarity 0.712 / 0.700 / 0.683 at DURATION_SCALE, so 1.0 keeps the voice closest."""
-SWAY = 0.0
-"""Sway of the ODE's time grid (flow.time_grid; VOICEBOX_SWAY overrides it). F5-TTS's −1 did not help
-this model: WER 0.175 vs 0.166 on 10 eval speakers, and NFE 32 matched NFE 16 (0.166): the errors
-come from the network, not from the ODE."""
 ZERO_SHOT_PAUSE = 0.48
 """Seconds of pause, at least, between a zero-shot prompt and the new sentence (the prompt's own
 closing pause counts; the pause is generated but not returned). Without one the new sentence ran

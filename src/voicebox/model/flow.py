@@ -1,7 +1,7 @@
 """Optimal-transport conditional flow matching (OT-CFM) with Voicebox's masking and guidance dropout.
 
 The whole flow lives here: the training loss and, for sampling, the ODE from noise to mel (Euler or
-midpoint on a plain or swayed time grid) and classifier-free guidance.
+midpoint) and classifier-free guidance.
 
 Training sees x_t = (1 − (1 − σ)t)·x0 + t·x1 between noise x0 and the normalised mel x1, and learns
 u = x1 − (1 − σ)·x0 on the frames it must generate; dropping the whole context (and sometimes the phones)
@@ -17,7 +17,7 @@ from torch import nn
 
 from ..config import env
 from ..errors import InputError
-from .config import GUIDANCE, SWAY, ModelConfig
+from .config import GUIDANCE, ModelConfig
 from .network import bf16_supported
 from .phones import PHONE_ID
 
@@ -94,27 +94,14 @@ def cfm_loss(
 # ---------------------------------------------------------------- sampling
 
 
-def time_grid(steps: int, sway: float = 0.0, device: torch.device | None = None) -> torch.Tensor:
-    """steps + 1 times from 0 to 1. A negative `sway` (F5-TTS's sway sampling) packs them towards
-    t = 0, where the coarse shape of the speech is decided: t + s(cos(πt/2) − 1 + t)."""
-    ts = torch.linspace(0.0, 1.0, steps + 1, device=device)
-    if sway:
-        ts = ts + sway * (torch.cos(torch.pi / 2 * ts) - 1 + ts)
-    return ts
-
-
-def solve(
-    field: Field, x0: torch.Tensor, nfe: int = 16, solver: str = "midpoint", sway: float = 0.0
-) -> torch.Tensor:
+def solve(field: Field, x0: torch.Tensor, nfe: int = 16, solver: str = "midpoint") -> torch.Tensor:
     """Integrate dx/dt = field(x, t) from t=0 to 1 with `nfe` function evaluations (Euler or midpoint)."""
     if solver not in SOLVERS:
         raise InputError(f"unknown ODE solver {solver!r}: choose euler or midpoint")
     if nfe < 1:
         raise InputError("nfe must be at least 1")
-    if not -1.0 <= sway <= 1.0:
-        raise InputError("sway must be between -1 and 1")
     steps = nfe if solver == "euler" else max(1, nfe // 2)
-    ts = time_grid(steps, sway, x0.device)
+    ts = torch.linspace(0.0, 1.0, steps + 1, device=x0.device)
     x = x0
     for i in range(steps):
         t, h = ts[i], ts[i + 1] - ts[i]
@@ -184,8 +171,7 @@ def generate_mel(
     )
     x0 = torch.randn((1, *context_mel.shape), generator=generator).to(dev)
     fast = bf16_supported(dev) and env("bf16", "1") != "0"  # trained under bf16 autocast too
-    sway = float(env("sway", str(SWAY)) or 0)
     with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=fast):
-        x1 = solve(field, x0, nfe, solver, sway)
+        x1 = solve(field, x0, nfe, solver)
     mel = denormalize(x1[0].float().cpu(), cfg)
     return torch.where(gen_mask[:, None], mel, context_mel.float())
