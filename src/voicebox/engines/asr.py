@@ -255,6 +255,9 @@ def recognize(
         vad_filter=vad,
         condition_on_previous_text=False,
         initial_prompt=initial_prompt,
+        # words whisper invents in a long silence ("we'll see you next time" after 14 s of
+        # digital silence in a chunk) are dropped; needs word timestamps
+        hallucination_silence_threshold=2.0 if words else None,
     )
     out = []
     for seg in segments:
