@@ -4,6 +4,7 @@ The helpers they are made with (and that tests import) are in tests/helpers.py."
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,3 +37,17 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml")
     return save_tiny_checkpoint(cfg, tmp_path_factory.mktemp("tiny-ckpt"))
+
+
+@pytest.fixture
+def tiny_model(
+    tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """The tiny checkpoint as the model in use, with a private cache (so a private consent ledger)."""
+    from voicebox.model import sample
+
+    monkeypatch.setenv("VOICEBOX_CHECKPOINT", str(tiny_checkpoint))
+    monkeypatch.setenv("VOICEBOX_CACHE", str(tmp_path / "cache"))
+    sample.load_models.cache_clear()
+    yield tiny_checkpoint
+    sample.load_models.cache_clear()

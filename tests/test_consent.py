@@ -22,7 +22,6 @@ from helpers import synthesise
 from voicebox import provenance
 from voicebox.audio import Audio, save
 from voicebox.errors import InputError
-from voicebox.model import sample
 from voicebox.provenance import Consent
 
 SENTENCE = "The birch canoe slid on the smooth planks."
@@ -31,12 +30,8 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture
-def model(tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("VOICEBOX_CHECKPOINT", str(tiny_checkpoint))
-    monkeypatch.setenv("VOICEBOX_CACHE", str(tmp_path / "cache"))  # a private ledger
-    sample.load_models.cache_clear()
-    yield tiny_checkpoint
-    sample.load_models.cache_clear()
+def model(tiny_model: Path) -> Path:
+    return tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -28,11 +28,8 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture
-def model(tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("VOICEBOX_CHECKPOINT", str(tiny_checkpoint))
-    sample.load_models.cache_clear()
-    yield tiny_checkpoint
-    sample.load_models.cache_clear()
+def model(tiny_model: Path) -> Path:
+    return tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import typer.main
 
 from voicebox.errors import InputError
 from voicebox.options import specs
-from voicebox.tasks.options import CleanOptions, ReadOptions, TranscribeOptions
+from voicebox.tasks.options import CleanOptions, ReadLikeOptions, ReadOptions, TranscribeOptions
 
 
 def _flags(*path: str) -> set[str]:
@@ -38,6 +38,7 @@ def _declared(cls: type) -> set[str]:
         (ReadOptions, ("batch", "read")),
         (TranscribeOptions, ("transcribe",)),
         (TranscribeOptions, ("batch", "transcribe")),
+        (ReadLikeOptions, ("batch", "read-like")),
     ],
 )
 def test_every_option_is_a_flag(cls, command):
@@ -46,12 +47,13 @@ def test_every_option_is_a_flag(cls, command):
 
 def test_server_and_batch_take_the_declared_options_with_their_bounds():
     from voicebox.batch.manifest import OPTIONS
-    from voicebox.server.work import CleanParams, SpeechParams, TranscribeParams
+    from voicebox.server.work import CleanParams, CloneParams, SpeechParams, TranscribeParams
 
     for cls, model, task in (
         (CleanOptions, CleanParams, "clean"),
         (ReadOptions, SpeechParams, "read"),
         (TranscribeOptions, TranscribeParams, "transcribe"),
+        (ReadLikeOptions, CloneParams, "read_like"),
     ):
         served = set(cls.names()) - ({"translate"} if task == "transcribe" else set())
         assert served <= set(model.model_fields), (task, served - set(model.model_fields))

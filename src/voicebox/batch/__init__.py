@@ -6,4 +6,4 @@ ray_engine.py run many, runner.py ties them together. Nothing heavy is imported 
 
 from __future__ import annotations
 
-TASKS = ("clean", "read", "transcribe", "edit")
+TASKS = ("clean", "read", "read_like", "transcribe", "edit")

@@ -26,6 +26,8 @@ from ..errors import InputError
 from ..options import TaskOptions, parse_text, specs
 
 TEXT_EXTS = {".txt"}
+TEXT_TASKS = ("read", "read_like")
+"""Tasks whose items are texts to read (a 'text' column, or .txt files), not recordings."""
 MANIFEST_EXTS = {".csv", ".jsonl", ".ndjson"}
 ARCHIVE_EXTS = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 PATH_KEYS = ("path", "input", "file", "audio")
@@ -63,11 +65,18 @@ def _pairs(value: Any) -> list[list[str]]:  # noqa: ANN401
 
 def task_options() -> dict[str, type[TaskOptions]]:
     """Each batch task's options dataclass (declared beside the task)."""
-    from ..tasks.options import CleanOptions, EditOptions, ReadOptions, TranscribeOptions
+    from ..tasks.options import (
+        CleanOptions,
+        EditOptions,
+        ReadLikeOptions,
+        ReadOptions,
+        TranscribeOptions,
+    )
 
     return {
         "clean": CleanOptions,
         "read": ReadOptions,
+        "read_like": ReadLikeOptions,
         "transcribe": TranscribeOptions,
         "edit": EditOptions,
     }
@@ -81,16 +90,22 @@ def _columns(cls: type[TaskOptions]) -> dict[str, Callable[[Any], Any]]:
 def _schemas() -> dict[str, dict[str, Callable[[Any], Any]]]:
     built = {task: _columns(cls) for task, cls in task_options().items()}
     built["read"] = {"text": _text, **built["read"]}
+    built["read_like"] = {"text": _text, "reference": _text, **built["read_like"]}
     built["transcribe"]["task"] = _text  # the old spelling of translate: a 'task' of translate
     edit = built["edit"]
     edit.update(replace=_pairs, delete=_words, insert_after=_pairs)  # 'a=>b;c=>d' or JSON lists
     del edit["exclude_voices"]  # the library's own: no column
-    edit.update(dict.fromkeys(("consent", *CONSENT_PATHS), _text))  # batch's, for cloning
+    for task in CLONING_TASKS:  # batch's own, for speaking in a recorded person's voice
+        built[task].update(dict.fromkeys(("consent", *CONSENT_PATHS), _text))
     return {task: {**columns, "format": _text} for task, columns in built.items()}
 
 
 CONSENT_PATHS = ("consent_file", "consent_audio")
+"""The consent options naming files."""
+FILE_OPTIONS = ("reference", *CONSENT_PATHS)
 """Options naming files: a manifest's are relative to the manifest."""
+CLONING_TASKS = ("edit", "read_like")
+"""Tasks that may speak in a recorded person's voice, so take the consent options."""
 OPTIONS: dict[str, dict[str, Callable[[Any], Any]]] = _schemas()
 
 
@@ -152,6 +167,7 @@ def _check_format(task: str, fmt: str, where: str) -> str:
         "transcribe": set(TRANSCRIPT_FORMATS),
         "clean": {e[1:] for e in STREAM_EXTS},
         "read": {e[1:] for e in WRITE_EXTS},
+        "read_like": {e[1:] for e in WRITE_EXTS},
         "edit": {e[1:] for e in WRITE_EXTS},
     }[task]
     if fmt not in allowed:
@@ -197,7 +213,7 @@ def plan(
     defaults = parse_options(task, defaults or {}, "options")
     out_dir = Path(out_dir).resolve()
     path = Path(source)
-    wanted = TEXT_EXTS if task == "read" else set(READ_EXTS)
+    wanted = TEXT_EXTS if task in TEXT_TASKS else set(READ_EXTS)
     if path.exists():
         path = path.resolve()
         if path.is_dir():
@@ -237,14 +253,14 @@ def plan(
     items = []
     for f in sorted(set(files)):
         options = dict(defaults)
-        if task == "read":
+        if task in TEXT_TASKS:
             options.setdefault("text", _read_text(f))
         items.append(Item(f.relative_to(root).as_posix(), str(f), options))
     return name_outputs(task, items)
 
 
 def _kind(task: str) -> str:
-    return "text (.txt)" if task == "read" else "audio"
+    return "text (.txt)" if task in TEXT_TASKS else "audio"
 
 
 def _exts(exts: set[str]) -> str:
@@ -325,7 +341,7 @@ def _from_manifest(task: str, path: Path, out_dir: Path, defaults: dict[str, Any
             row.pop(k, None)
         output = row.pop("output", None) or row.pop("id", None)
         own = parse_options(task, row, where)
-        for key in CONSENT_PATHS:  # a consent file named in a row is relative to the manifest
+        for key in FILE_OPTIONS:  # a file named in a row is relative to the manifest
             if key in own and not Path(own[key]).expanduser().is_absolute():
                 own[key] = str((path.parent / Path(own[key]).expanduser()).resolve())
         options = {**defaults, **own}
@@ -333,11 +349,11 @@ def _from_manifest(task: str, path: Path, out_dir: Path, defaults: dict[str, Any
         if source_value is not None:
             src = Path(str(source_value)).expanduser()
             source = str((path.parent / src).resolve() if not src.is_absolute() else src)
-        if task == "read":
+        if task in TEXT_TASKS:
             if source and "text" not in row:
                 options["text"] = _read_text(Path(source))
             if not options.get("text", "").strip():
-                raise InputError(f"{where}: read needs a 'text' (or a path to a .txt file)")
+                raise InputError(f"{where}: {task} needs a 'text' (or a path to a .txt file)")
         elif source is None:
             raise InputError(f"{where}: no input file; give a 'path' column")
         if output:

@@ -174,22 +174,48 @@ class _Recorder:
 
 def check_items(task: str, job: Job, items: list[Item]) -> None:
     """Refuse the batch before any work: an output that is an input (by path, or the same file by
-    inode), or an item that has the model speak in a voice without that speaker's consent."""
+    inode; a reference voice or consent file counts as one), or an item that has the model speak
+    in a voice without that speaker's consent, or with no voice to speak in."""
     from ..provenance import check_consent
     from ..safety import refuse_overwrite
-    from .worker import consent_of
+    from .manifest import FILE_OPTIONS
+    from .worker import NO_REFERENCE, consent_of, speaks_as_speaker
 
     sources = {Path(item.source) for item in items if item.source}
     for item in items:
         if job.output_path(item) in sources:
             raise InputError(f"{job.output_path(item)}: an output would overwrite an input")
-    refuse_overwrite([job.output_path(i) for i in items], sorted(sources))
+    named = {Path(i.options[k]) for i in items for k in FILE_OPTIONS if i.options.get(k)}
+    refuse_overwrite([job.output_path(i) for i in items], sorted(sources | named))
     for item in items:
-        if task == "edit" and item.options.get("engine") == "voicebox":
-            try:
-                check_consent(consent_of(item.options))
-            except InputError as exc:
-                raise InputError(f"{item.source or item.output}: {exc}") from None
+        if not speaks_as_speaker(task, item.options):
+            continue
+        where = item.source or item.output
+        if task == "read_like" and not item.options.get("reference"):
+            raise InputError(f"{where}: {NO_REFERENCE}")
+        try:
+            check_consent(consent_of(item.options))
+        except InputError as exc:
+            raise InputError(f"{where}: {exc}") from None
+    if task == "read_like":
+        _check_languages(items)
+
+
+def _check_languages(items: list[Item]) -> None:
+    """Refuse read_like items in a language a recording's voice cannot speak, and English ones
+    when no model is trained, before any work (the same words `voicebox read --like` uses)."""
+    from ..tasks.crosslingual import route_language
+
+    english = False
+    for item in items:
+        try:
+            english |= route_language(item.options["text"], item.options.get("lang")) == "en"
+        except InputError as exc:
+            raise InputError(f"{item.source or item.output}: {exc}") from None
+    if english:
+        from ..model.checkpoint import find
+
+        find(None, "audio")  # NotReadyError (one line) when no model is trained
 
 
 def _row(item: Item, result: dict[str, Any]) -> dict[str, Any]:

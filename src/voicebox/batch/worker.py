@@ -17,7 +17,7 @@ from ..errors import InputError, VoiceboxError
 from ..options import TaskOptions
 from ..safety import refuse_overwrite
 from .jobs import fingerprint
-from .manifest import Item
+from .manifest import FILE_OPTIONS, Item
 
 if TYPE_CHECKING:
     from ..provenance import Consent
@@ -83,13 +83,36 @@ def _edit(item: Item, dst: Path) -> float:
     options = EditOptions.from_mapping(_task_options(item, EditOptions)).require_ops()
     audio = load(item.source)
     consent = None
-    if options.engine == "voicebox":  # the model speaks in this voice: the speaker's consent
+    if speaks_as_speaker("edit", item.options):  # the model speaks in this voice: their consent
         consent = consent_of(item.options)
     result = edit(audio, options, consent=consent)
     if result.audio is None:
         raise InputError("the edit produced no audio")
     result.save(dst)  # with `<dst>.provenance.json` holding the consent record when cloning
     return float(audio.duration)
+
+
+def _read_like(item: Item, dst: Path) -> float:
+    from ..tasks.options import ReadLikeOptions
+    from ..tasks.read import read_like
+
+    options = ReadLikeOptions.from_mapping(_task_options(item, ReadLikeOptions))
+    reference = item.options.get("reference")
+    if not reference:
+        raise InputError(NO_REFERENCE)
+    consent = consent_of(item.options)
+    speech = read_like(item.options["text"], reference, consent=consent, **options.to_dict())
+    speech.save(dst)  # with `<dst>.provenance.json` holding the consent record
+    return float(speech.audio.duration)
+
+
+NO_REFERENCE = "no voice to read in: give --like REF.wav, or a 'reference' column"
+
+
+def speaks_as_speaker(task: str, options: dict[str, Any]) -> bool:
+    """True when an item has our model speak in a recorded person's voice (so it needs their
+    consent): every read_like item, and edits with engine voicebox."""
+    return task == "read_like" or (task == "edit" and options.get("engine") == "voicebox")
 
 
 def consent_of(options: dict[str, Any]) -> Consent:
@@ -101,7 +124,13 @@ def consent_of(options: dict[str, Any]) -> Consent:
     )
 
 
-ADAPTERS = {"clean": _clean, "read": _read, "transcribe": _transcribe, "edit": _edit}
+ADAPTERS = {
+    "clean": _clean,
+    "read": _read,
+    "read_like": _read_like,
+    "transcribe": _transcribe,
+    "edit": _edit,
+}
 
 
 def run_item(task: str, data: dict[str, Any], out_dir: str) -> dict[str, Any]:
@@ -118,7 +147,8 @@ def run_item(task: str, data: dict[str, Any], out_dir: str) -> dict[str, Any]:
             except OSError as exc:
                 raise InputError(f"{item.source}: cannot read ({exc.strerror})") from None
         dst = Path(out_dir) / PurePosixPath(item.output)
-        refuse_overwrite([dst], [item.source])  # checked again here: a file may have moved
+        named = [item.options.get(k) for k in FILE_OPTIONS]  # a reference voice, consent files
+        refuse_overwrite([dst], [item.source, *named])  # checked again here: a file may have moved
         dst.parent.mkdir(parents=True, exist_ok=True)
         result["audio_seconds"] = round(ADAPTERS[task](item, dst), 3)
         result["status"] = "ok"

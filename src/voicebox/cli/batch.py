@@ -1,4 +1,5 @@
-"""`voicebox batch clean|read|transcribe|edit INPUT -o OUT`: many files, resumable, in parallel.
+"""`voicebox batch clean|read|read-like|transcribe|edit INPUT -o OUT`: many files, resumable,
+in parallel.
 
 Exit codes: 0 every item succeeded (or was already done), 1 some failed, 2 none succeeded.
 """
@@ -23,7 +24,13 @@ from rich.progress import (
 from rich.table import Table
 
 from ..errors import InputError
-from ..tasks.options import CleanOptions, EditOptions, ReadOptions, TranscribeOptions
+from ..tasks.options import (
+    CleanOptions,
+    EditOptions,
+    ReadLikeOptions,
+    ReadOptions,
+    TranscribeOptions,
+)
 from .app import app, err, task_options
 
 batch_app = typer.Typer(
@@ -62,6 +69,36 @@ def _address_option() -> Any:  # noqa: ANN401
     return typer.Option(
         None, "--address", help="Ray cluster: auto or ray://host:port (default: start one here)."
     )
+
+
+def _consent_options(statement: str, file: str, clip: str) -> tuple[Any, Any, Any]:
+    """--consent, --consent-file and --consent-audio (typer options; manifest columns of those
+    names) for the tasks that have our model speak in a recorded person's voice, each help text
+    led by when it applies."""
+    return (
+        typer.Option(
+            None, "--consent", help=f"{statement}the speaker's statement that they agree."
+        ),
+        typer.Option(None, "--consent-file", help=f"{file}a text file holding that statement."),
+        typer.Option(None, "--consent-audio", help=f"{clip}a clip of them reading it (checked)."),
+    )
+
+
+EDIT_CONSENT = _consent_options(*["With --engine voicebox: "] * 3)
+LIKE_CONSENT = _consent_options(
+    "Required (or --consent-file): ", "Required (or --consent): ", "Optional: "
+)
+
+
+def _consent_values(
+    statement: str | None, file: Path | None, audio: Path | None
+) -> dict[str, str | None]:
+    """The consent flags as batch options (files as absolute paths, as a manifest's are)."""
+    return {
+        "consent": statement,
+        "consent_file": str(file.resolve()) if file else None,
+        "consent_audio": str(audio.resolve()) if audio else None,
+    }
 
 
 @contextlib.contextmanager
@@ -285,15 +322,9 @@ def batch_edit(
     ),
     options: dict = None,  # type: ignore[assignment] - edit's own flags, see task_options
     fmt: str | None = typer.Option(None, "--format", help="Output format (default: as input)."),
-    consent: str | None = typer.Option(
-        None, "--consent", help="With --engine voicebox: the speaker's statement that they agree."
-    ),
-    consent_file: Path | None = typer.Option(
-        None, "--consent-file", help="With --engine voicebox: a text file holding that statement."
-    ),
-    consent_audio: Path | None = typer.Option(
-        None, "--consent-audio", help="With --engine voicebox: a clip of them reading it (checked)."
-    ),
+    consent: str | None = EDIT_CONSENT[0],
+    consent_file: Path | None = EDIT_CONSENT[1],
+    consent_audio: Path | None = EDIT_CONSENT[2],
     workers: int | None = _workers_option(),
     runner: str = _runner_option(),
     address: str | None = _address_option(),
@@ -316,11 +347,50 @@ def batch_edit(
     if edit_engine is not None:
         options["engine"] = edit_engine
     EditOptions.from_mapping(options)  # refused before any work; a manifest may add the edits
+    options = {**options, "format": fmt, **_consent_values(consent, consent_file, consent_audio)}
+    _run("edit", source, out, options, workers, runner, address, quiet)
+
+
+@batch_app.command(
+    "read-like",
+    epilog=MANIFEST_NOTE + " For read-like, a 'text' column gives the words and a 'reference' "
+    "column the voice (relative to the manifest).",
+)
+@task_options(ReadLikeOptions, batch=True)
+def batch_read_like(
+    source: str = typer.Argument(
+        ..., metavar="INPUT", help="Folder or glob of .txt files, or a manifest with a text column."
+    ),
+    out: Path = _out_option(),
+    reference: Path | None = typer.Option(
+        None,
+        "--like",
+        "--reference",
+        help="Read in the voice of this 3-10 s recording (a manifest's 'reference' column "
+        "overrides it per item).",
+    ),
+    options: dict = None,  # type: ignore[assignment] - read_like's own flags, see task_options
+    fmt: str | None = typer.Option(None, "--format", help="Output format (default wav)."),
+    consent: str | None = LIKE_CONSENT[0],
+    consent_file: Path | None = LIKE_CONSENT[1],
+    consent_audio: Path | None = LIKE_CONSENT[2],
+    workers: int | None = _workers_option(),
+    runner: str = _runner_option(),
+    address: str | None = _address_option(),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+) -> None:
+    """Read every text in the voice of a recording (English: our Voicebox model; other languages:
+    their nearest native voice re-voiced), as `voicebox read --like` does for one.
+
+    Speaking in a person's voice needs their consent (--consent, --consent-file, or manifest
+    columns of those names): the batch is refused before any work without it, and each output
+    gets `<output>.provenance.json` with the ledger's record.
+    """
+    ReadLikeOptions.from_mapping(options)  # refused before any work, not once per file
     options = {
         **options,
         "format": fmt,
-        "consent": consent,
-        "consent_file": str(consent_file.resolve()) if consent_file else None,
-        "consent_audio": str(consent_audio.resolve()) if consent_audio else None,
+        "reference": str(reference.resolve()) if reference else None,
+        **_consent_values(consent, consent_file, consent_audio),
     }
-    _run("edit", source, out, options, workers, runner, address, quiet)
+    _run("read_like", source, out, options, workers, runner, address, quiet)

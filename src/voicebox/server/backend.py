@@ -163,6 +163,35 @@ class Backend:
 
         return transcribe(audio, progress=progress, language=language, task=task)
 
+    def clone_language(self, text: str, lang: str | None) -> str:
+        """The language `text` is read in with a recording's voice (InputError when none can
+        read it), and NotReadyError when it is English and no model is trained: both cheap, so
+        asked before a request is accepted."""
+        with available("crosslingual"):
+            from ..tasks.crosslingual import route_language
+
+        target = route_language(text, lang)
+        if target == "en":
+            from ..model.checkpoint import find
+
+            find(None, "audio")
+        return target
+
+    def clone(
+        self,
+        text: str,
+        reference: Audio,
+        options: dict[str, Any],
+        progress: Progress,
+        consent: Any,  # noqa: ANN401 - a provenance.Consent
+    ) -> Any:  # noqa: ANN401 - a tasks.read.Speech
+        """Read `text` in `reference`'s voice (read_like with a ReadLikeOptions' fields:
+        reference_text, lang, seed, nfe, guidance); the Speech carries the consent record."""
+        with available("read"):
+            from ..tasks.read import read_like
+
+        return read_like(text, reference, progress=progress, consent=consent, **options)
+
     def edit(
         self,
         audio: Audio,

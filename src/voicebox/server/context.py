@@ -13,26 +13,28 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ValidationError
 from starlette.background import BackgroundTask
 
-from ..errors import VoiceboxError
 from .apierror import ApiError
 from .backend import Backend
-from .forms import Form, Upload, read_form
+from .forms import Form, read_form
 from .jobs import CANCELLED, DONE, FAILED, Job, JobManager, Work
 from .settings import Settings
 from .work import (
     CleanParams,
+    CloneParams,
     EditParams,
     SpeechParams,
     TranscribeParams,
     check_text,
+    check_upload,
     clean_work,
+    clone_work,
     edit_work,
     speech_work,
     transcribe_work,
 )
 from .workdir import WorkDir
 
-TASKS = ("speech", "clean", "transcribe", "edit")
+TASKS = ("speech", "clean", "transcribe", "edit", "clone")
 
 
 def params_from(model: type[BaseModel], data: dict) -> BaseModel:
@@ -158,28 +160,13 @@ class Server:
             return clean_work(params_from(CleanParams, data), upload, settings, backend)
         if kind == "transcribe":
             return transcribe_work(params_from(TranscribeParams, data), upload, settings, backend)
+        clip = form.files.get("consent_audio") if form else None
         if kind == "edit":
-            clip = form.files.get("consent_audio") if form else None
             return edit_work(params_from(EditParams, data), upload, settings, backend, clip)
+        if kind == "clone":
+            reference = form.files.get("reference") if form else None
+            return clone_work(params_from(CloneParams, data), reference, settings, backend, clip)
         raise ApiError(400, f"unknown task '{kind}'; use one of {', '.join(TASKS)}")
-
-
-def check_upload(kind: str, upload: Upload | None) -> None:
-    """A task on a recording needs one that is there and is audio: checked before accepting."""
-    from ..audio import probe
-
-    if upload is None:
-        raise ApiError(
-            400,
-            f"task '{kind}' needs a recording: send multipart/form-data with a 'file' field",
-        )
-    if upload.size == 0:
-        raise ApiError(400, f"'{upload.filename}' is empty")
-    try:
-        probe(upload.path)
-    except VoiceboxError as exc:
-        message = str(exc).replace(str(upload.path), upload.filename or "upload")
-        raise ApiError(400, message) from None
 
 
 def server(request: Request) -> Server:

@@ -1,5 +1,5 @@
 """The routes, in three FastAPI routers: server facts (health, models, voices), the audio tasks
-(OpenAI-compatible speech and transcription, clean, edit) and background jobs."""
+(OpenAI-compatible speech and transcription, clean, edit, clone) and background jobs."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from .work import (
     MEDIA_TYPES,
     CaptionedParams,
     CleanParams,
+    CloneParams,
     EditParams,
     SpeechParams,
     TranscribeParams,
@@ -38,14 +39,22 @@ jobs = APIRouter(tags=["jobs"])
 Srv = Depends(server)
 
 
-def multipart_doc(model: type[BaseModel], file: bool = True) -> dict:
-    """OpenAPI text for a multipart route whose fields are `model`'s (we parse the body ourselves)."""
+FILE = {"file": ("The audio file.", True)}
+CONSENT_AUDIO = {
+    "consent_audio": ("A clip of the speaker reading the consent statement (checked).", False)
+}
+
+
+def multipart_doc(model: type[BaseModel], files: dict[str, tuple[str, bool]] = FILE) -> dict:
+    """OpenAPI text for a multipart route whose fields are `model`'s (we parse the body ourselves)
+    and whose `files` are uploads: name -> (description, required)."""
     schema = model.model_json_schema()
     props = dict(schema.get("properties", {}))
     required = list(schema.get("required", []))
-    if file:
-        props["file"] = {"type": "string", "format": "binary", "description": "The audio file."}
-        required.append("file")
+    for name, (text, needed) in files.items():
+        props[name] = {"type": "string", "format": "binary", "description": text}
+        if needed:
+            required.append(name)
     content = {"schema": {"type": "object", "properties": props, "required": required}}
     return {"requestBody": {"required": True, "content": {"multipart/form-data": content}}}
 
@@ -165,7 +174,11 @@ async def clean(request: Request, srv: Server = Srv) -> Response:
     return await srv.run_form(request, "clean", build)
 
 
-@audio.post("/v1/audio/edit", response_class=Response, openapi_extra=multipart_doc(EditParams))
+@audio.post(
+    "/v1/audio/edit",
+    response_class=Response,
+    openapi_extra=multipart_doc(EditParams, {**FILE, **CONSENT_AUDIO}),
+)
 async def edit(request: Request, srv: Server = Srv) -> Response:
     """Edit what an uploaded recording says (replace, delete, insert words)."""
 
@@ -173,6 +186,24 @@ async def edit(request: Request, srv: Server = Srv) -> Response:
         return srv.build_work("edit", form_data(EditParams, form), form)
 
     return await srv.run_form(request, "edit", build)
+
+
+REFERENCE = {"reference": ("3-10 s of the speaker talking (a longer one is trimmed).", True)}
+
+
+@audio.post(
+    "/v1/audio/clone",
+    response_class=Response,
+    openapi_extra=multipart_doc(CloneParams, {**REFERENCE, **CONSENT_AUDIO}),
+)
+async def clone(request: Request, srv: Server = Srv) -> Response:
+    """Read text in the voice of an uploaded recording (zero-shot), with the speaker's consent:
+    403 without it; the ledger's record id comes back in X-Voicebox-Consent."""
+
+    def build(form: Form) -> Work:
+        return srv.build_work("clone", form_data(CloneParams, form), form)
+
+    return await srv.run_form(request, "clone", build)
 
 
 # ---------------------------------------------------------------- jobs
@@ -190,6 +221,17 @@ def _jobs_doc() -> dict:
                 "description": "JSON object: the fields of that task's route.",
             },
             "file": {"type": "string", "format": "binary"},
+            "reference": {
+                "type": "string",
+                "format": "binary",
+                "description": "task clone: the voice to read in.",
+            },
+            "consent_audio": {
+                "type": "string",
+                "format": "binary",
+                "description": "task clone, or edit with engine voicebox: the speaker reading "
+                "the consent statement.",
+            },
         },
         "required": ["task"],
     }

@@ -7,15 +7,21 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from .. import audio as audio_io
 from .. import provenance
 from ..audio import Audio
-from ..errors import AudioError, InputError
+from ..errors import AudioError, InputError, VoiceboxError
 from ..options import TaskOptions, specs
 from ..safety import refuse_overwrite
-from ..tasks.options import CleanOptions, EditOptions, ReadOptions, TranscribeOptions
+from ..tasks.options import (
+    CleanOptions,
+    EditOptions,
+    ReadLikeOptions,
+    ReadOptions,
+    TranscribeOptions,
+)
 from .apierror import ApiError
 from .backend import Backend
 from .forms import Upload
@@ -146,6 +152,59 @@ EditParams = request_model("EditParams", EditOptions, _Edit, exclude=("exclude_v
 """The edit request: edit's options (the library-only exclude_voices aside) and the job's own."""
 
 
+class _Clone(BaseModel):
+    """Zero-shot reading: the text read in the voice of the uploaded 'reference' recording, with
+    the speaker's consent (a 'consent_audio' clip of them reading it is checked)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    input: str = Field(..., description="The text to read.")
+    consent: str | None = Field(
+        None,
+        description="Required: the reference speaker's statement that they agree to voicebox "
+        "speaking in their voice. A 'consent_audio' file of them reading it is checked.",
+    )
+    language: str | None = Field(None, description="Another spelling of lang.")
+    response_format: SpeechFormat = "mp3"
+
+    @model_validator(mode="after")
+    def _one_language(self) -> _Clone:
+        """`language` (as transcription spells it) is taken for `lang` (as speech spells it)."""
+        lang = getattr(self, "lang", None)
+        if self.language and lang and self.language != lang:
+            raise ValueError(f"lang '{lang}' and language '{self.language}' differ; give one")
+        if self.language and not lang:
+            self.lang = self.language
+        return self
+
+
+CloneParams = request_model("CloneParams", ReadLikeOptions, _Clone)
+"""The clone request: read_like's options (seed, nfe, guidance, lang, reference_text), the text,
+the consent and the response format; the reference and consent clip are uploads."""
+
+
+def check_upload(kind: str, upload: Upload | None, field: str = "file") -> None:
+    """A task on a recording needs one that is there and is audio: checked before accepting."""
+    from ..audio import probe
+
+    if upload is None:
+        raise ApiError(
+            400,
+            f"task '{kind}' needs a recording: send multipart/form-data with a '{field}' field",
+        )
+    if upload.size == 0:
+        raise ApiError(400, f"'{upload.filename}' is empty")
+    try:
+        probe(upload.path)
+    except VoiceboxError as exc:
+        raise ApiError(400, upload_message(exc, upload)) from None
+
+
+def upload_message(exc: VoiceboxError, upload: Upload) -> str:
+    """A library error about an upload, naming it as the client did (not our stored path)."""
+    return str(exc).replace(str(upload.path), upload.filename or "upload")
+
+
 def load_upload(upload: Upload | None, settings: Settings) -> Audio:
     """Decode an uploaded file, refusing audio longer than the server allows (413)."""
     if upload is None:
@@ -162,8 +221,7 @@ def load_upload(upload: Upload | None, settings: Settings) -> Audio:
             pass  # not a soundfile format: decode with ffmpeg below and check then
         audio = audio_io.load(upload.path)
     except AudioError as exc:
-        message = str(exc).replace(str(upload.path), upload.filename or "upload")
-        raise ApiError(400, message) from None
+        raise ApiError(400, upload_message(exc, upload)) from None
     if audio.duration > limit:
         raise _too_long(audio.duration, limit)
     return audio
@@ -401,7 +459,7 @@ def edit_work(
         raise ApiError(400, str(exc)) from None
     cloning = options.engine == "voicebox" and not params.plan_only
     if cloning:
-        _check_consent(params.consent, consent_audio)
+        check_consent(params.consent, consent_audio, "engine=voicebox speaks in the recorded")
     elif params.consent or consent_audio is not None:
         raise ApiError(400, "'consent' and 'consent_audio' go with engine=voicebox")
 
@@ -409,8 +467,7 @@ def edit_work(
         audio = load_upload(upload, settings)
         consent = None
         if cloning:
-            clip = load_upload(consent_audio, settings) if consent_audio is not None else None
-            consent = provenance.Consent(params.consent, None, clip)
+            consent = speaker_consent(params.consent, consent_audio, settings)
         job.progress(0.0, 1.0)
         result = backend.edit(audio, params, job.progress, consent=consent)
         job.check_cancel()
@@ -420,23 +477,66 @@ def edit_work(
             return write_bytes(job, body.encode("utf-8"), "json", "plan.json")
         job.info["duration"] = round(result.audio.duration, 3)
         out = write_audio(job, result.audio, params.response_format, "edit")
-        record = getattr(result, "consent", None)
-        if record is not None:  # the record beside the result, and in the job and the answer
-            provenance.write_sidecar(out.path, record)
-            job.info["consent"] = record.to_dict()
-            out.headers["X-Voicebox-Consent"] = record.id
-        return out
+        return record_consent(job, out, getattr(result, "consent", None))
 
     return run
 
 
-def _check_consent(statement: str | None, clip: Upload | None) -> None:
-    """403 without a consent statement, 422 when it cannot be used (too short, empty clip)."""
+def clone_work(
+    params: CloneParams,  # type: ignore[valid-type]
+    reference: Upload | None,
+    settings: Settings,
+    backend: Backend,
+    consent_audio: Upload | None = None,
+) -> Work:
+    """A job that reads the text in the voice of the uploaded reference (read_like): English by
+    our model, another language re-voiced. Refused before it is accepted without the speaker's
+    consent (403), with an unusable one (422), a bad text, language or upload (400), or no
+    trained model (503); a silent reference is refused (400) before any model work."""
+    check_text(params.input, settings)
+    check_consent(params.consent, consent_audio, "this route speaks in the reference")
+    options = task_options(ReadLikeOptions, params)
+    try:
+        lang = backend.clone_language(params.input, options.lang)
+    except InputError as exc:
+        said = str(exc).replace("without --like (--voice ", "through /v1/audio/speech (voice=")
+        raise ApiError(400, said) from None
+    check_upload("clone", reference, "reference")
+
+    def run(job: Job) -> Result:
+        from ..safety import accept_reference
+
+        assert reference is not None
+        try:  # refuses silence, trims a long one to its best 10 s: fast, before the model
+            accepted = accept_reference(reference.path, options.reference_text)
+        except VoiceboxError as exc:
+            raise ApiError(400, upload_message(exc, reference)) from None
+        consent = speaker_consent(params.consent, consent_audio, settings)
+        job.progress(0.0, 1.0)
+        asked = {**options.to_dict(), "reference_text": accepted.text, "lang": lang}
+        speech = backend.clone(params.input, accepted.audio, asked, job.progress, consent)
+        job.check_cancel()
+        job.info["duration"] = round(speech.audio.duration, 3)
+        if accepted.window is not None:
+            job.info["reference_window"] = list(accepted.window)
+        out = write_audio(job, speech.audio, params.response_format, "clone")
+        if speech.route:  # how another language was read: the native voice, warp and pitch
+            job.info["route"] = speech.route
+            out.headers["X-Voicebox-Route"] = speech.route
+        return record_consent(job, out, speech.consent)
+
+    return run
+
+
+def check_consent(statement: str | None, clip: Upload | None, speaks: str) -> None:
+    """Before accepting work that speaks in a person's voice (`speaks`: what does, and in whose
+    voice): 403 without their consent statement, 422 when it cannot be used (too short, an
+    empty clip). The library checks it again, and records it, when the voice is used."""
     if not (statement and statement.strip()):
         raise ApiError(
             403,
-            "engine=voicebox speaks in the recorded person's voice: send 'consent', their "
-            "statement that they agree (and optionally 'consent_audio', a clip of them saying it)",
+            f"{speaks} person's voice: send 'consent', their statement that they agree "
+            "(and optionally 'consent_audio', a clip of them saying it)",
         )
     if clip is not None and clip.size == 0:
         raise ApiError(422, f"consent_audio '{clip.filename}' is empty")
@@ -444,6 +544,24 @@ def _check_consent(statement: str | None, clip: Upload | None) -> None:
         provenance.check_consent(provenance.Consent(statement))
     except InputError as exc:
         raise ApiError(422, str(exc)) from None
+
+
+def speaker_consent(
+    statement: str | None, clip: Upload | None, settings: Settings
+) -> provenance.Consent:
+    """The consent a job hands the library: the statement, and the decoded spoken clip if sent."""
+    audio = load_upload(clip, settings) if clip is not None else None
+    return provenance.Consent(statement, None, audio)
+
+
+def record_consent(job: Job, result: Result, record: provenance.ConsentRecord | None) -> Result:
+    """Put the consent record the library wrote to the ledger beside the result
+    (`<result>.provenance.json`), in the job's info and in the X-Voicebox-Consent header."""
+    if record is not None:
+        provenance.write_sidecar(result.path, record)
+        job.info["consent"] = record.to_dict()
+        result.headers["X-Voicebox-Consent"] = record.id
+    return result
 
 
 def jsonable(value: object) -> object:

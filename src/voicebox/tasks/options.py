@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from ..engines import denoise
 from ..errors import InputError
+from ..model.config import GUIDANCE
 from ..options import TaskOptions, option
 
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
@@ -79,6 +80,25 @@ class ReadOptions(TaskOptions):
     lang: str | None = option(
         None, "Text language: en, ja, or any espeak-ng code (default: detected from the text)."
     )
+
+
+@dataclass(frozen=True)
+class ReadLikeOptions(TaskOptions):
+    """How to read text in the voice of a reference recording (`read_like`): English by our
+    model, another language by its nearest native voice re-voiced. The reference and the
+    speaker's consent are the task's inputs, not options: each front end takes them itself."""
+
+    reference_text: str | None = option(
+        None, "Transcript of the reference recording (default: whisper's).", flags=("--ref-text",)
+    )
+    lang: str | None = option(
+        None,
+        "Text language: en (our model) or one a recording's voice can be re-voiced into, such "
+        "as ja (default: detected from the text).",
+    )
+    seed: int | None = option(None, "Fix the result: the same seed reads the same way.", ge=0)
+    nfe: int = option(16, "Model steps: fewer is faster, more is cleaner (8-32).", ge=1, le=64)
+    guidance: float = option(GUIDANCE, "Classifier-free guidance strength.", ge=0.0, le=10.0)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
-// voicebox studio: upload or record, clean with A/B and spectrograms, read, transcribe and edit.
+// voicebox studio: upload or record, clean with A/B and spectrograms, read, transcribe and edit,
+// and read in a recorded voice (with the speaker's consent).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { source: null, sourceName: "", cleaned: null, transcript: null, urls: {} };
+const state = { source: null, sourceName: "", cleaned: null, transcript: null, urls: {},
+                clone: { reference: null, name: "", clip: null } };
 const FINISHED = ["done", "failed", "cancelled"];
 
 // ---------------------------------------------------------------- HTTP
@@ -34,11 +36,13 @@ function showProgress(bar, job) {
 }
 
 // Run a task as a background job, following its progress; resolves with {job, blob}.
-async function runJob(task, params, file, bar) {
+// `uploads` names other files of the form: {field: [blob, filename]}.
+async function runJob(task, params, file, bar, uploads = {}) {
   const form = new FormData();
   form.append("task", task);
   form.append("params", JSON.stringify(params));
   if (file) form.append("file", file, state.sourceName || "audio");
+  for (const [field, [blob, name]] of Object.entries(uploads)) form.append(field, blob, name);
   let job = await (await api("/v1/jobs", { method: "POST", body: form })).json();
   showProgress(bar, job);
   while (!FINISHED.includes(job.state)) {
@@ -70,6 +74,9 @@ const CONTROLS = {
   transcribe: { file: "file", _: "transcribe-go" },
   edit: { transcript: "words", replace: "words", delete: "words", occurrence: "words",
           file: "file", _: "edit-go" },
+  clone: { input: "clone-text", reference: "clone-ref", file: "clone-ref",
+           reference_text: "clone-ref-text", consent: "clone-consent",
+           consent_audio: "clone-consent-audio", lang: "clone-lang", _: "clone-go" },
 };
 // How the page names a field (its label), for messages that name it as a request or flag would.
 const LABELS = {
@@ -77,6 +84,8 @@ const LABELS = {
   input: "The text", text: "The text", voice: "Voice", blend: "Blend with", speed: "Speed",
   pitch: "Pitch", lang: "Language", transcript: "The edited words", replace: "The edited words",
   delete: "The edited words", occurrence: "The edited words", file: "The audio file",
+  reference: "The voice recording", reference_text: "What the recording says",
+  consent: "The consent statement", consent_audio: "The spoken consent",
 };
 const ALIASES = { language: "lang", "insert-after": "transcript", subtitles: "transcript" };
 
@@ -86,6 +95,7 @@ class PageError extends Error {
 
 function fieldOf(message, task) {
   const known = CONTROLS[task] || {};
+  if (task === "clone" && /^consent_audio\b/.test(message)) return "consent_audio";
   const name = (n) => { n = n.toLowerCase(); n = ALIASES[n] || n; return n in known ? n : null; };
   const lead = message.match(/^(?:params\.|body\.)?([a-z_]+):/i);  // "pitch: Input should be ..."
   if (lead && name(lead[1])) return name(lead[1]);
@@ -109,7 +119,8 @@ function forPage(message, field) {
     .replace(/(?:with|run|try)?\s*`voicebox [^`]*`/g, " on the server's command line")
     .replace(/\buse --voice (\S+)/g, "pick the voice $1")
     .replace(/--([a-z][\w-]*)/gi, (_, f) => label(f).toLowerCase())
-    .replace(/'(input|file|transcript)'/g, (_, f) => label(f).toLowerCase());
+    .replace(/'(input|file|transcript|reference|consent|consent_audio)'/g, (_, f) => label(f).toLowerCase())
+    .replace(/^consent_audio\b/, "The spoken consent");
   const lead = text.match(/^(?:params\.|body\.)?([a-z_]+): Input should be (.*)$/i);
   if (lead) {
     const rule = lead[2]
@@ -190,7 +201,7 @@ function setSource(blob, name) {
   player.src = objectUrl("source", blob);
   player.hidden = false;
   $("ab").hidden = true;
-  for (const id of ["clean-go", "transcribe-go"]) $(id).disabled = false;
+  for (const id of ["clean-go", "transcribe-go", "clone-use-source"]) $(id).disabled = false;
 }
 
 $("file").addEventListener("change", (e) => {
@@ -379,6 +390,50 @@ $("edit-go").addEventListener("click", () => busy($("edit-go"), "edit", async ()
   $("edit-audio").src = objectUrl("edited", blob);
   $("edit-download").href = state.urls.edited;
   $("edit-download").download = state.sourceName.replace(/\.[^.]*$/, "") + "-edited.wav";
+}));
+
+// ---------------------------------------------------------------- clone a voice
+
+function setCloneVoice(blob, name) {
+  state.clone.reference = blob;
+  state.clone.name = name;
+  $("clone-ref-name").textContent = name + " (" + Math.round(blob.size / 1024) + " KB)";
+  $("clone-go").disabled = false;
+}
+
+$("clone-ref").addEventListener("change", (e) => {
+  const file = e.target.files[0];
+  if (file) setCloneVoice(file, file.name);
+});
+$("clone-use-source").addEventListener("click", () => {
+  if (state.source) setCloneVoice(state.source, state.sourceName);
+});
+$("clone-consent-audio").addEventListener("change", (e) => {
+  state.clone.clip = e.target.files[0] || null;
+  if (state.clone.clip) $("clone-consent-name").textContent = state.clone.clip.name;
+});
+
+$("clone-go").addEventListener("click", () => busy($("clone-go"), "clone", async () => {
+  const consent = $("clone-consent").value.trim();
+  if (!state.clone.reference) throw new PageError("Choose a recording of the voice first.", "reference");
+  if (!$("clone-text").value.trim()) throw new PageError("Type the words to read first.", "input");
+  if (!consent) {
+    throw new PageError("Type the speaker's consent: their own statement that they agree to their voice being used.", "consent");
+  }
+  const params = { input: $("clone-text").value, consent, response_format: "wav" };
+  if ($("clone-ref-text").value.trim()) params.reference_text = $("clone-ref-text").value.trim();
+  if ($("clone-lang").value) params.lang = $("clone-lang").value;
+  const uploads = { reference: [state.clone.reference, state.clone.name || "voice"] };
+  if (state.clone.clip) uploads.consent_audio = [state.clone.clip, state.clone.clip.name];
+  const { job, blob } = await runJob("clone", params, null, $("clone-progress"), uploads);
+  $("clone-result").hidden = false;
+  $("clone-audio").src = objectUrl("clone", blob);
+  $("clone-download").href = state.urls.clone;
+  $("clone-download").download = (state.clone.name || "voice").replace(/\.[^.]*$/, "") + "-clone.wav";
+  const record = job.info.consent || {};
+  const how = job.info.route ? " · " + job.info.route : "";
+  $("clone-record").textContent = "Consent recorded on the server: " + record.id +
+    " (" + record.statement_source + ", " + record.time + ")" + how;
 }));
 
 // ---------------------------------------------------------------- start
