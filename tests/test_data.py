@@ -212,6 +212,17 @@ def test_manifest_repair_drops_a_cut_line(tmp_path):
     assert (tmp_path / "manifest.jsonl").read_text().endswith("}\n")
 
 
+def test_source_weights_follow_a_warped_copy_to_its_original(tmp_path):
+    corpus = _fake_corpus(tmp_path)
+    a, b, c, d = corpus.utterances
+    a.extra, b.extra = {"source": "accented"}, {"source": "native"}
+    c.extra = {"source": "warp", "of": "u0"}  # a warped twin of u0: drawn like u0
+    weights = corpus.sampling_weights({"accented": 0.25})
+    assert weights == [0.25, 1.0, 0.25, 1.0]
+    with pytest.raises(InputError, match="not in the corpus"):
+        corpus.sampling_weights({"nowhere": 2.0})
+
+
 def test_corpus_errors(tmp_path):
     with pytest.raises(InputError):
         Corpus(tmp_path)

@@ -104,6 +104,9 @@ class TrainConfig:
     eval_batches: int = 4
     checkpoint_every: int = 500
     held_out_speakers: list[str] = field(default_factory=list)
+    # How often each corpus source is drawn relative to its size (1 when absent; a warped copy counts
+    # as its original's source), e.g. {train_speechocean762: 0.15}: see configs/real-native.yaml.
+    source_weights: dict[str, float] = field(default_factory=dict)
     # vocoder only: train against discriminators (model/discriminators.py)
     adversarial: bool = False
 

@@ -65,6 +65,27 @@ class Corpus:
         test = [u for u in self.utterances if u.speaker in held]
         return Corpus(self.root, train), Corpus(self.root, test)
 
+    def source_of(self, utt: Utterance) -> str:
+        """The corpus source an utterance came from; a warped pseudo-speaker's is its original's."""
+        source = str(utt.extra.get("source", ""))
+        if source == "warp" and "of" in utt.extra:
+            original = self._by_id().get(str(utt.extra["of"]))
+            if original is not None:
+                return str(original.extra.get("source", ""))
+        return source
+
+    def _by_id(self) -> dict[str, Utterance]:
+        if not hasattr(self, "_ids"):
+            self._ids = {u.id: u for u in self.utterances}
+        return self._ids
+
+    def sampling_weights(self, weights: dict[str, float]) -> list[float]:
+        """Per-utterance draw weights from per-source weights (1 for a source not named)."""
+        unknown = set(weights) - {self.source_of(u) for u in self.utterances}
+        if unknown:
+            raise InputError(f"source_weights names sources not in the corpus: {sorted(unknown)}")
+        return [float(weights.get(self.source_of(u), 1.0)) for u in self.utterances]
+
     def mel(self, utt: Utterance) -> np.ndarray:
         """Cached log-mel [frames, 80] float32 (computed from the wav if the cache is missing)."""
         path = self.root / "mels" / f"{utt.id}.npy"

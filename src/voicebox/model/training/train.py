@@ -24,7 +24,13 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
+from torch.utils.data import (
+    DataLoader,
+    Dataset,
+    DistributedSampler,
+    RandomSampler,
+    WeightedRandomSampler,
+)
 
 from ...config import env
 from ...errors import EngineError, InputError, NotReadyError
@@ -204,7 +210,15 @@ def _make_loader(
             f"corpus {data_dir} has {len(dataset)} utterances; need at least "
             f"batch_size × processes = {tcfg.batch_size * run.world}"
         )
-    if run.distributed:
+    if tcfg.source_weights:
+        if run.distributed:
+            raise InputError("source_weights are not supported under torchrun yet")
+        sampler = WeightedRandomSampler(
+            corpus.sampling_weights(tcfg.source_weights),
+            num_samples=len(dataset),
+            generator=torch.Generator().manual_seed(tcfg.seed),
+        )
+    elif run.distributed:
         sampler = DistributedSampler(dataset, shuffle=True, seed=tcfg.seed, drop_last=True)
     else:
         sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(tcfg.seed))
