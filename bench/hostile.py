@@ -585,12 +585,37 @@ def three_hours(folder: Path, sparse: bool = False) -> Path:
     return path
 
 
-def peak_memory(cmd: list[str], cap: float) -> dict[str, object]:
-    """Peak RSS of a command (polled, and the kernel's high-water mark), stopped after `cap` s."""
+def _rss_kb(pid: int) -> int:
+    """A live process's resident set (kB), 0 once it has gone."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _tree(pid: int) -> list[int]:
+    """`pid` and its live descendants (children of every thread, recursively)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{p}/task").iterdir():
+                with contextlib.suppress(OSError):
+                    todo += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def peak_memory(cmd: list[str], cap: float, poll_s: float = 0.2) -> dict[str, object]:
+    """Peak memory of a command, stopped after `cap` s: the kernel's high-water mark of its own
+    process (peak_rss_mb), and, polled every `poll_s`, the largest sum of the resident sets of it and
+    its live descendants (tree_peak_mb: a stage moved into a child still counts) and the largest
+    single process of the tree (max_process_mb)."""
     env = dict(os.environ, VOICEBOX_THREADS="1", OMP_NUM_THREADS="1")
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = 0
+    peak = tree_peak = single = 0
     finished = True
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)  # reaped here, with its rusage
@@ -600,18 +625,22 @@ def peak_memory(cmd: list[str], cap: float) -> dict[str, object]:
             for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
                     peak = max(peak, int(line.split()[1]))
+        sizes = [_rss_kb(p) for p in _tree(proc.pid)]
+        tree_peak, single = max(tree_peak, sum(sizes)), max([single, *sizes])
         if time.perf_counter() - started > cap:
             finished = False
             proc.kill()
             _, status, usage = os.wait4(proc.pid, 0)
             break
-        time.sleep(0.5)
+        time.sleep(poll_s)
     proc.returncode = os.waitstatus_to_exitcode(status)
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     peak = max(peak, usage.ru_maxrss)
     return {
         "command": " ".join(Path(c).name if c.startswith("/") else c for c in cmd),
         "peak_rss_mb": round(peak / 1024),
+        "tree_peak_mb": round(max(tree_peak, peak) / 1024),
+        "max_process_mb": round(max(single, peak) / 1024),
         "seconds": round(time.perf_counter() - started, 1),
         "finished": finished,
         "rc": proc.returncode if finished else None,

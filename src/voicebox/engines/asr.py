@@ -207,6 +207,12 @@ def _multilingual(threads: int = 1):  # noqa: ANN202 - returns faster_whisper.Wh
     return WhisperModel(multilingual_path(), device="cpu", compute_type="int8", cpu_threads=threads)
 
 
+def release() -> None:
+    """Drop the loaded whisper models; the next recognition loads them again."""
+    _model.cache_clear()
+    _multilingual.cache_clear()
+
+
 def languages() -> dict[str, str]:
     """Every language whisper base recognises: code -> English name."""
     return dict(LANGUAGE_NAMES)

@@ -379,6 +379,13 @@ def _hibari_speak(text: str, speed: float, lang: str) -> Audio:
     return Audio(_join(pieces, HIBARI_RATE), HIBARI_RATE)
 
 
+def release() -> None:
+    """Drop the loaded Kokoro, Piper and Hibari models (a long edit frees one voice's engine before
+    trying the next); the next synthesis loads them again."""
+    for loaded in (_kokoro, _piper, _hibari):
+        loaded.cache_clear()
+
+
 def is_voice(name: str) -> bool:
     """Whether `name` is one of the bundled neural voices (Kokoro packs, Piper joe, Hibari heart)."""
     return name in KOKORO_VOICES or name in (PIPER_VOICE, HIBARI_VOICE)

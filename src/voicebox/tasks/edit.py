@@ -14,6 +14,8 @@ for audio in memory, with the same samples as its result.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import difflib
 import os
 import re
@@ -621,7 +623,9 @@ def _choose_voice(
     """
     trial = sorted(jobs, key=lambda j: -len(j[1]))[:TRIAL_EDITS] if len(options) > 1 else jobs
     best: tuple[tuple[float, float], match.Match, dict[int, _Rendition], float | None] | None = None
-    for opt in options:
+    for n, opt in enumerate(options):
+        if n and _LEAN.get():  # one voice engine at a time; the chosen one reloads if needed
+            _release(tts=True)
         done = {i: _rendition(text, left, opt, target, rate) for i, text, left in trial}
         likeness = _likeness([ph for _, ph in done.values()], target.embedding, rate)
         heard = 1.0
@@ -1124,20 +1128,131 @@ def edit_file(
         planned = plan_edit(rec, src, ops)
         if plan_only or target is None:
             return EditResult(None, planned.plan)
-        patches, record = (
-            _render(rec, planned, ops, consent, progress) if planned.edits else ([], None)
-        )
+        with _lean(rec.duration > LONG_S):
+            patches, record = (
+                _render(rec, planned, ops, consent, progress) if planned.edits else ([], None)
+            )
         written = _write(Edited(rec, patches), target, subtype)
     result = EditResult(None, planned.plan, record, written)
     result.write_sidecar(written)
     return result
 
 
+LONG_S = 600.0
+"""Recordings longer than this (seconds) are transcribed in a child process: whisper's memory grows
+with the length it transcribes (~300 MB more over 3 hours) and goes back with the child's exit,
+instead of staying through voice matching and writing."""
+
+
+_LEAN: contextvars.ContextVar[bool] = contextvars.ContextVar("lean", default=False)
+"""Set while a long recording (over LONG_S) is rendered: voice engines are then loaded one at a
+time, and every engine is released once the patches are made."""
+
+
+@contextlib.contextmanager
+def _lean(on: bool) -> Iterator[None]:
+    """Render a long recording with one voice engine at a time, releasing all engines after it;
+    short edits (and the server, which reuses engines across requests) keep them loaded."""
+    token = _LEAN.set(on)
+    try:
+        yield
+    finally:
+        _LEAN.reset(token)
+        if on:
+            _release(tts=True, asr=True, speaker=True)
+
+
+def _release(tts: bool = False, asr: bool = False, speaker: bool = False) -> None:
+    """Drop the named engines' loaded models and hand the freed memory back to the system."""
+    from .. import engines
+    from ..engines import asr as asr_engine
+    from ..engines import speaker as speaker_engine
+    from ..engines import tts as tts_engine
+
+    for wanted, engine in ((tts, tts_engine), (asr, asr_engine), (speaker, speaker_engine)):
+        if wanted:
+            engine.release()
+    engines.trim_memory()
+
+
 def _transcribe(rec: OnDisk, report: Progress) -> Transcript:
-    """The recording's words, recognised as it streams (edits speak English words)."""
+    """The recording's words, recognised as it streams (edits speak English words); one longer
+    than LONG_S in a child process (`_transcribe_apart`), the same words."""
     from .transcribe import transcribe_file
 
     def heard(done: float, total: float) -> None:
         report(min(done / total, 1.0) if total > 0 else 0.0, 4)
 
+    if rec.duration > LONG_S:
+        return _transcribe_apart(rec.source, heard)
     return transcribe_file(rec.source, progress=heard, language="en")
+
+
+def _transcribe_child() -> None:
+    """In the child (`python -c`): transcribe the file named on its command line in English,
+    writing pickled ("progress", done, total) messages, then ("done", Transcript) or ("error",
+    exception: anything not ours as an EngineError naming it) to the file descriptor of its stdout;
+    what libraries print goes to stderr instead."""
+    import pickle
+    import sys
+
+    from .transcribe import transcribe_file
+
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+
+    def send(*message: object) -> None:
+        pickle.dump(message, out)
+        out.flush()
+
+    try:
+        words = transcribe_file(
+            sys.argv[1], progress=lambda *p: send("progress", *p), language="en"
+        )
+        send("done", words)
+    except VoiceboxError as exc:
+        send("error", exc)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it as ours
+        send("error", EngineError(f"speech recognition failed: {type(exc).__name__}: {exc}"))
+
+
+def _transcribe_apart(path: Path, heard: Progress) -> Transcript:
+    """`transcribe_file(path, language="en")` in a child Python process, relaying its progress; this
+    process holds no recogniser meanwhile. A plain child, not multiprocessing: it starts from any
+    script (main guard or not) and from a batch worker (daemonic: no multiprocessing children)."""
+    import pickle
+    import subprocess
+    import sys
+
+    import voicebox
+
+    root = str(Path(voicebox.__file__).resolve().parents[1])  # this very package, not another
+    paths = [root, os.environ.get("PYTHONPATH", "")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in paths if p))
+    code = "from voicebox.tasks.edit import _transcribe_child; _transcribe_child()"
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, env=env
+    )
+    assert child.stdout is not None
+    try:
+        while True:
+            try:
+                kind, *rest = pickle.load(child.stdout)
+            except (EOFError, pickle.UnpicklingError):
+                child.wait()
+                raise EngineError(
+                    f"speech recognition stopped: its process exited (code {child.returncode}); "
+                    "out of memory?"
+                ) from None
+            if kind == "done":
+                return rest[0]
+            if kind == "error":
+                raise rest[0]
+            heard(*rest)
+    finally:
+        child.stdout.close()
+        try:
+            child.wait(5)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
