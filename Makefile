@@ -51,4 +51,12 @@ model: $(STAMP)
 		--out runs/real-v1 --init $(INIT)/audio.pt --total-steps 4000 --threads 1
 	$(BIN)/voicebox train --config configs/real.yaml --data data/real-v1 --part audio \
 		--out runs/real-v2 --init runs/real-v1/audio.pt --total-steps 8000 --threads 1
-	cp runs/real-v2/audio.pt runs/real-v1-duration/duration.pt checkpoints/small/
+	$(BIN)/voicebox train --config configs/real.yaml --data data/real-v1 --part audio \
+		--out runs/real-v3 --init runs/real-v2/audio.pt --total-steps 8000 --steps 1000 --threads 1 \
+		--set train.audio.lr=3.0e-4 --set train.audio.warmup_steps=150
+	mkdir -p runs/real-v3n
+	test -f runs/real-v3n/audio.state.pt || cp runs/real-v3/audio.state.pt runs/real-v3n/
+	$(BIN)/voicebox train --config configs/real-native.yaml --data data/real-v1 --part audio \
+		--out runs/real-v3n --total-steps 6500 --threads 1 \
+		--set train.audio.lr=3.0e-4 --set train.audio.warmup_steps=150
+	cp runs/real-v3n/audio.pt runs/real-v1-duration/duration.pt checkpoints/small/

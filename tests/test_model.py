@@ -183,6 +183,17 @@ def test_guidance_combines_conditional_and_unconditional(cfg):
         vc = net(x, t.expand(1), ctx, ph, None)
         vu = net(x, t.expand(1), torch.zeros_like(ctx), torch.full_like(ph, NULL_ID), None)
     assert torch.allclose(got, vc + 0.7 * (vc - vu), atol=1e-5)
+    with torch.no_grad():  # only frames 5-15 generated: the unconditional branch sees just those
+        trimmed = flow.guided_field(net, ctx, ph, None, 0.7, span=(5, 15))(x, t)
+        vu_span = net(
+            x[:, 5:15],
+            t.expand(1),
+            torch.zeros_like(ctx[:, 5:15]),
+            torch.full_like(ph[:, 5:15], NULL_ID),
+            None,
+        )
+    assert torch.allclose(trimmed[:, 5:15], vc[:, 5:15] + 0.7 * (vc[:, 5:15] - vu_span), atol=1e-5)
+    assert torch.allclose(trimmed[:, :5], vc[:, :5]) and torch.allclose(trimmed[:, 15:], vc[:, 15:])
 
 
 def test_sampling_is_seeded_and_keeps_unmasked_frames_bit_identical(cfg):

@@ -119,10 +119,17 @@ def guided_field(
     frame_phones: torch.Tensor,
     mask: torch.Tensor | None,
     guidance: float,
+    span: tuple[int, int] | None = None,
 ) -> Field:
     """The classifier-free-guided vector field v_c + α(v_c − v_u), conditional and unconditional
-    (no context, null phones) evaluated in one batched forward pass. Guidance is needed at every
-    step: guiding only t < 0.75 (or 0.5) raised WER from 0.166 to 0.194 (0.242) on 10 eval speakers."""
+    (no context, null phones). Guidance is needed at every step: guiding only t < 0.75 (or 0.5)
+    raised WER from 0.166 to 0.194 (0.242) on 10 eval speakers.
+
+    With `span` (first, end frame of what is generated) the unconditional branch sees only those
+    frames and the context keeps the conditional field: a zero-shot prompt then costs one pass, not
+    two. Measured on 12 eval speakers × 2 sentences (session 6): WER 0.094 vs 0.090, similarity
+    0.705 vs 0.694, DNSMOS 3.10 vs 3.07; zero-shot RTF at 2 threads 0.493 -> 0.475 (44 calls).
+    Without it both branches run over every frame in one batched pass."""
     b = context.shape[0]
 
     def plain(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -130,6 +137,20 @@ def guided_field(
 
     if guidance == 0:
         return plain
+    if span is not None:
+        lo, hi = span
+        ctx_u = torch.zeros_like(context[:, lo:hi])
+        phones_u = torch.full_like(frame_phones[:, lo:hi], NULL_ID)
+        mask_u = mask[:, lo:hi] if mask is not None else None
+
+        def trimmed(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            cond = plain(x, t)
+            uncond = model(x[:, lo:hi], t.expand(b), ctx_u, phones_u, mask_u)
+            out = cond.clone()
+            out[:, lo:hi] = cond[:, lo:hi] + guidance * (cond[:, lo:hi] - uncond)
+            return out
+
+        return trimmed
     real = mask if mask is not None else torch.ones_like(frame_phones, dtype=torch.bool)
     ctx2 = torch.cat([context, torch.zeros_like(context)])
     phones2 = torch.cat([frame_phones, torch.where(real, NULL_ID, frame_phones)])
@@ -166,8 +187,10 @@ def generate_mel(
         generator.manual_seed(int(seed))
     dev = next(model.parameters()).device
     x1_ctx = normalize(context_mel.float(), cfg) * (~gen_mask)[:, None]
+    where = gen_mask.nonzero().flatten()
+    span = (int(where[0]), int(where[-1]) + 1) if where.numel() else None
     field = guided_field(
-        model, x1_ctx[None].to(dev), frame_phones[None].to(dev), None, float(guidance)
+        model, x1_ctx[None].to(dev), frame_phones[None].to(dev), None, float(guidance), span
     )
     x0 = torch.randn((1, *context_mel.shape), generator=generator).to(dev)
     fast = bf16_supported(dev) and env("bf16", "1") != "0"  # trained under bf16 autocast too
