@@ -39,6 +39,7 @@ def _declared(cls: type) -> set[str]:
         (TranscribeOptions, ("transcribe",)),
         (TranscribeOptions, ("batch", "transcribe")),
         (ReadLikeOptions, ("batch", "read-like")),
+        (ReadLikeOptions, ("read",)),
     ],
 )
 def test_every_option_is_a_flag(cls, command):

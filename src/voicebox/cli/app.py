@@ -107,7 +107,11 @@ def _force_progress() -> bool:
 
 
 def task_options(
-    cls: type[TaskOptions], *, batch: bool = False, exclude: tuple[str, ...] = ()
+    cls: type[TaskOptions],
+    *,
+    batch: bool = False,
+    exclude: tuple[str, ...] = (),
+    into: str = "options",
 ) -> Callable[[F], F]:
     """Give a command one flag per field of the task's options dataclass, and hand the command
     the parsed, checked options as its `options` argument (like whisper's CLI passing its
@@ -115,14 +119,15 @@ def task_options(
     own declaration, so a new option shows up here with no edit.
 
     With `batch`, every flag defaults to "not given" (None): a manifest row's own value then
-    decides, and the job state records only what was asked."""
+    decides, and the job state records only what was asked. `into` names the command's argument
+    that takes them (a command can take two tasks' options, e.g. `read` and `read --like`)."""
 
     def decorate(command: F) -> F:
         own = inspect.signature(command)
         hints = typing.get_type_hints(command)
         declared = [s for s in specs(cls) if s.name not in exclude]
         names = list(own.parameters)
-        at = names.index("options")  # the flags go where the command put `options`
+        at = names.index(into)  # the flags go where the command put its options argument
         params = [
             p.replace(annotation=hints.get(p.name, p.annotation)) for p in own.parameters.values()
         ]
@@ -133,8 +138,10 @@ def task_options(
         def run(**kwargs: Any) -> Any:  # noqa: ANN401 - whatever the command returns
             given = {s.name: kwargs.pop(s.name) for s in declared}
             if batch:
-                return command(options={k: v for k, v in given.items() if v is not None}, **kwargs)
-            return command(options=cls(**given), **kwargs)
+                return command(
+                    **{into: {k: v for k, v in given.items() if v is not None}}, **kwargs
+                )
+            return command(**{into: cls(**given)}, **kwargs)
 
         run.__signature__ = own.replace(parameters=params)  # type: ignore[attr-defined]
         run.__annotations__ = {p.name: p.annotation for p in params}

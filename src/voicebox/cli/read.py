@@ -14,8 +14,7 @@ import typer
 from .. import audio as audio_io
 from ..audio import pcm16, wav_stream_header  # the one streamed-WAV writer (server's too)
 from ..errors import InputError
-from ..model.config import GUIDANCE
-from ..tasks.options import ReadOptions
+from ..tasks.options import ReadLikeOptions, ReadOptions
 from .app import app, err, progress_bar, task_options
 
 SUBTITLE_FORMATS = (".srt", ".vtt")
@@ -26,6 +25,7 @@ PREVIEW_TEXT = {
 
 
 @app.command()
+@task_options(ReadLikeOptions, exclude=("lang",), into="like_options")
 @task_options(ReadOptions)
 def read(
     text: str | None = typer.Argument(None, help="Text to read; '-' reads standard input."),
@@ -51,16 +51,9 @@ def read(
         help="Speak in the voice of this 3-10 s recording (English: our Voicebox model; other "
         "languages: their nearest native voice re-voiced towards it; needs --consent).",
     ),
-    ref_text: str | None = typer.Option(
-        None, "--ref-text", help="Transcript of the --like recording (default: whisper's)."
-    ),
+    like_options: ReadLikeOptions = None,  # type: ignore[assignment] - --ref-text, --seed, --nfe, ...
     variations: int = typer.Option(
         1, "--variations", help="With --engine voicebox: write N renditions as OUT-1 ... OUT-N."
-    ),
-    seed: int | None = typer.Option(None, "--seed", help="With --engine voicebox: fix the result."),
-    nfe: int = typer.Option(16, "--nfe", help="With --engine voicebox: model steps (8-32)."),
-    guidance: float = typer.Option(
-        GUIDANCE, "--guidance", help="With --engine voicebox: guidance."
     ),
     consent: str | None = typer.Option(
         None, "--consent", help="With --like: the speaker's own statement that they agree."
@@ -92,18 +85,15 @@ def read(
             subtitles,
             timings,
             like,
-            ref_text,
+            like_options,
             variations,
-            seed,
-            nfe,
-            guidance,
             (consent, consent_file, consent_audio),
             lang=options.lang,
         )
         return
     if consent is not None or consent_file is not None or consent_audio is not None:
         raise InputError("--consent, --consent-file and --consent-audio go with --engine voicebox")
-    if like is not None or ref_text is not None or variations != 1:
+    if like is not None or like_options.reference_text is not None or variations != 1:
         raise InputError("--like, --ref-text and --variations need --engine voicebox")
     _read_stock(source, file, out, options, loudness, subtitles, timings)
 
@@ -203,11 +193,8 @@ def _read_like(
     subtitles: Path | None,
     timings: Path | None,
     like: Path | None,
-    ref_text: str | None,
+    opts: ReadLikeOptions,
     variations: int,
-    seed: int | None,
-    nfe: int,
-    guidance: float,
     consent: tuple[str | None, Path | None, Path | None] = (None, None, None),
     lang: str | None = None,
 ) -> None:
@@ -239,10 +226,10 @@ def _read_like(
     # Cloning needs the speaker's consent: checked now, recorded once the reference is accepted.
     granted: provenance.Consent | provenance.ConsentRecord = provenance.Consent(*consent)
     provenance.check_consent(granted)
-    reference = accept_reference(like, ref_text)  # refuses silence, trims a long one, fast
+    reference = accept_reference(like, opts.reference_text)  # refuses silence, trims a long one
     if reference.window is not None:
         err.print(reference.describe(), highlight=False)
-    base = seed
+    base = opts.seed
     if base is None and variations > 1:
         import random
 
@@ -254,8 +241,8 @@ def _read_like(
                 reference.audio,
                 reference.text,
                 seed=None if base is None else base + 1000 * i,
-                nfe=nfe,
-                guidance=guidance,
+                nfe=opts.nfe,
+                guidance=opts.guidance,
                 progress=bar,
                 consent=granted,
                 lang=target,
