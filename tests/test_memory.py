@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -45,15 +46,54 @@ def test_speaker_spectrogram_is_resemblyzers_exactly() -> None:
         assert np.array_equal(speaker.mel_spectrogram(x), wav_to_mel_spectrogram(x))
 
 
-def test_speaker_embedding_is_resemblyzers_exactly() -> None:
+def test_speaker_preprocessing_is_resemblyzers_exactly() -> None:
+    """Volume, silence trimming and partial slices without importing resemblyzer: its values."""
+    from resemblyzer import VoiceEncoder, preprocess_wav
+
+    rng = np.random.default_rng(3)
+    speech = _clips()[0]
+    gappy = np.concatenate([speech[:20_000], np.zeros(30_000, np.float32), speech[20_000:]])
+    loud = np.clip(4 * speech, -1, 1).astype(np.float32)
+    for x in [*_clips(), gappy, loud, np.zeros(1_000, np.float32)]:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = preprocess_wav(x, source_sr=None)
+        got = speaker.trim_long_silences(speaker.normalize_volume(x))
+        assert got.dtype == want.dtype and np.array_equal(got, want, equal_nan=True)
+    for n in [0, 1, 300, 16_000, 25_599, 25_600, 40_001, *rng.integers(0, 400_000, 40)]:
+        got = speaker.partial_slices(int(n))
+        assert got == VoiceEncoder.compute_partial_slices(int(n), 1.3, 0.75)
+
+
+def _torch_embedding(x: np.ndarray) -> np.ndarray:
+    """Resemblyzer's own embed_utterance (torch), for comparison."""
     from resemblyzer import preprocess_wav
 
-    encoder = speaker._encoder()
-    for x in _clips()[:3]:
-        wav = preprocess_wav(x, source_sr=speaker.RATE)
-        want = encoder.embed_utterance(wav if len(wav) >= speaker.RATE // 4 else x)
-        got = speaker.embed(Audio(x[None, :], speaker.RATE))
-        assert np.array_equal(got, np.asarray(want, np.float32))
+    wav = preprocess_wav(x, source_sr=None)
+    wav = wav if len(wav) >= speaker.RATE // 4 else x
+    return np.asarray(speaker._torch_voice_encoder().embed_utterance(wav), np.float32)
+
+
+def test_speaker_embedding_in_onnx_matches_resemblyzers_torch(tmp_path, monkeypatch) -> None:
+    """The ONNX export gives torch's embedding to float rounding, so similarities (and the voice
+    an edit picks) are what they were; a failed export falls back to torch itself."""
+    monkeypatch.setenv("VOICEBOX_CACHE", str(tmp_path))
+    speaker.release()
+    try:
+        speech = _clips()[0]
+        for x in [*_clips()[:3], np.tile(speech, 5)]:  # 25 s: more partials than one ONNX batch
+            got = speaker.embed(Audio(x[None, :], speaker.RATE))
+            want = _torch_embedding(x)
+            assert float(np.dot(got, want)) > 0.9999
+            assert np.abs(got - want).max() < 1e-6
+        assert speaker._onnx_path().is_file()  # exported into the cache once
+        speaker.release()
+        monkeypatch.setattr(speaker, "_onnx_path", lambda: tmp_path / "missing" / "x.onnx")
+        monkeypatch.setattr(speaker, "_export", lambda path: False)
+        x = _clips()[0]
+        assert np.array_equal(speaker.embed(Audio(x[None, :], speaker.RATE)), _torch_embedding(x))
+    finally:
+        speaker.release()
 
 
 def test_speaker_embedding_leaves_librosas_signal_stack_unloaded() -> None:
@@ -66,6 +106,22 @@ def test_speaker_embedding_leaves_librosas_signal_stack_unloaded() -> None:
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.strip() == "[]"
+
+
+def test_a_stock_edit_never_imports_torch(tmp_path) -> None:
+    """The stock edit path (aligner, speaker embedding, voices, whisper) runs without torch, ~200 MB
+    per process; only the speaker encoder's one-time ONNX export needs it (done here first)."""
+    speaker._encoder()  # exports the encoder into the cache if it is not there yet
+    out = tmp_path / "out.wav"
+    code = (
+        "import sys; from voicebox.tasks.edit import edit_file; "
+        f"r = edit_file({str(RECORDING)!r}, {str(out)!r}, replace=[('old', 'young')]); "
+        "print(r.plan.voice is not None, sorted(m for m in ('torch', 'resemblyzer') "
+        "if m in sys.modules))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip().splitlines()[-1] == "True []"
+    assert out.is_file()
 
 
 def _words(t: Transcript) -> list[tuple[str, float, float, float]]:
@@ -114,6 +170,16 @@ def test_long_edit_releases_its_engines_and_gives_the_same_samples(tmp_path, mon
         return said.setdefault(repr(args), spoken(*args))
 
     monkeypatch.setattr(edit_module, "_speak", once)
+    listening: list[bool] = []  # whether a voice engine was loaded while whisper listened
+    heard_share = edit_module._heard_share
+
+    def listen(*args):
+        listening.append(
+            any(f.cache_info().currsize for f in (tts._kokoro, tts._piper, tts._hibari))
+        )
+        return heard_share(*args)
+
+    monkeypatch.setattr(edit_module, "_heard_share", listen)
     releases: list[tuple[bool, bool, bool]] = []
     real_release = edit_module._release
     monkeypatch.setattr(
@@ -124,7 +190,9 @@ def test_long_edit_releases_its_engines_and_gives_the_same_samples(tmp_path, mon
     assert not releases  # short: engines kept for the next edit
     monkeypatch.setattr(edit_module, "LONG_S", 1.0)
     out = tmp_path / "out.wav"
+    listening.clear()
     streamed = edit_file(src, out, subtype="PCM_16", **ask)
+    assert listening and not any(listening)  # long: whisper and a voice engine never together
     assert releases[-1] == {"tts": True, "asr": True, "speaker": True}
     loaded_now = [tts._kokoro, tts._piper, tts._hibari, asr._model, speaker._encoder]
     assert all(f.cache_info().currsize == 0 for f in loaded_now)

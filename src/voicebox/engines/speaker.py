@@ -1,25 +1,39 @@
 """Speaker embeddings (resemblyzer GE2E, weights in the wheel): who is speaking, as a unit vector.
 
-Resemblyzer's network runs as it ships (torch); its mel spectrogram is computed here with numpy, the
-same operations librosa performs and the same float32 values: librosa's signal stack (numba, soxr,
-scipy.signal) cost ~190 MB of memory per process for one 40-band spectrogram.
+Resemblyzer's network is exported once to ONNX in the cache and run by onnxruntime (already loaded
+for Kokoro and Piper); torch is imported only for that one-time export, or when the export fails.
+Its preprocessing and mel spectrogram are computed here with numpy, the same operations resemblyzer
+and librosa perform and the same float32 values: librosa's signal stack (numba, soxr, scipy.signal)
+cost ~190 MB per process for one 40-band spectrogram, and torch ~200 MB more.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.metadata
+import logging
 import warnings
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
 from ..audio import Audio
 from ..errors import EngineError
 
+log = logging.getLogger(__name__)
+
 RATE = 16_000
+PARTIAL_FRAMES = 160  # resemblyzer's partial utterance: 1.6 s of 10 ms frames
+PARTIAL_BATCH = 16  # partials the ONNX network runs at once (~20 s of speech)
+ONNX_NAME = "resemblyzer-{version}-voice-encoder.onnx"
+
+Encoder = Callable[[np.ndarray], np.ndarray]
+"""Partial mels [batch, frames, N_MELS] float32 -> their unit embeddings [batch, 256] float32."""
 
 
-@functools.cache
-def _encoder():  # noqa: ANN202 - returns resemblyzer.VoiceEncoder
+def _torch_voice_encoder():  # noqa: ANN202 - resemblyzer.VoiceEncoder (a torch module)
+    """Resemblyzer's network as it ships, in torch: for the export, or when it fails."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -29,6 +43,92 @@ def _encoder():  # noqa: ANN202 - returns resemblyzer.VoiceEncoder
             f"speaker encoder not installed ({exc.name}); reinstall voicebox"
         ) from None
     return VoiceEncoder("cpu", verbose=False)
+
+
+def _onnx_path() -> Path:
+    """Where the exported network lives: named by the resemblyzer release its weights came from."""
+    from ..config import cache_dir
+
+    try:
+        version = importlib.metadata.version("resemblyzer")
+    except importlib.metadata.PackageNotFoundError:
+        raise EngineError(
+            "speaker encoder not installed (resemblyzer); reinstall voicebox"
+        ) from None
+    return cache_dir() / ONNX_NAME.format(version=version)
+
+
+def _export(path: Path) -> bool:
+    """Write resemblyzer's network to `path` as ONNX (atomically); False when the export fails."""
+    from ..audio import atomic_path
+
+    net = _torch_voice_encoder()
+    import torch
+
+    try:
+        with atomic_path(path) as tmp, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                net,
+                (torch.zeros(2, PARTIAL_FRAMES, N_MELS),),
+                str(tmp),
+                input_names=["mels"],
+                output_names=["embeds"],
+                dynamic_axes={"mels": {0: "batch", 1: "frames"}, "embeds": {0: "batch"}},
+                opset_version=17,
+                dynamo=False,
+            )
+    except Exception as exc:  # noqa: BLE001 - an export problem must not stop the embedding
+        log.info("speaker encoder ONNX export failed (%s); running it in torch", exc)
+        return False
+    return True
+
+
+def _torch_encoder() -> Encoder:
+    """The network in torch, as a function of numpy partial mels."""
+    import torch
+
+    net = _torch_voice_encoder()
+
+    def run(mels: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return net(torch.from_numpy(mels)).numpy()
+
+    return run
+
+
+@functools.cache
+def _encoder() -> Encoder:
+    """The network, loaded once: onnxruntime on the exported file (exported on first use, so later
+    runs never import torch), else resemblyzer's torch module."""
+    path = _onnx_path()
+    if not path.is_file() and not _export(path):
+        return _torch_encoder()
+    import onnxruntime as ort
+
+    from ..config import threads
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads()
+    opts.inter_op_num_threads = 1
+    try:
+        session = ort.InferenceSession(
+            str(path), sess_options=opts, providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # noqa: BLE001 - a damaged cache file: torch still works
+        log.info("speaker encoder ONNX file unusable (%s); running it in torch", exc)
+        return _torch_encoder()
+
+    def run(mels: np.ndarray) -> np.ndarray:
+        # in batches: onnxruntime's arena keeps the largest batch's memory for the process (~50 MB
+        # for a minute of speech at once); the partials come out the same, bit for bit
+        parts = [
+            session.run(None, {"mels": mels[i : i + PARTIAL_BATCH]})[0]
+            for i in range(0, len(mels), PARTIAL_BATCH)
+        ]
+        return np.concatenate(parts) if parts else np.zeros((0, 256), np.float32)
+
+    return run
 
 
 N_FFT = 400  # resemblyzer's 25 ms window at 16 kHz
@@ -97,26 +197,90 @@ def mel_spectrogram(wav: np.ndarray) -> np.ndarray:
     return mel.astype(np.float32).T
 
 
+INT16_MAX = 2**15 - 1
+TARGET_DBFS = -30  # resemblyzer's audio_norm_target_dBFS
+VAD_WINDOW = 480  # its 30 ms voice-activity window
+VAD_AVERAGE = 8  # windows averaged to smooth the voice flags
+VAD_MAX_SILENCE = 6  # silent windows kept on each side of speech
+
+
+def normalize_volume(wav: np.ndarray) -> np.ndarray:
+    """Raise `wav` to -30 dBFS (never lower it), as resemblyzer's normalize_volume does."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rms = np.sqrt(np.mean((wav * INT16_MAX) ** 2))
+        change = TARGET_DBFS - 20 * np.log10(rms / INT16_MAX)
+        if change < 0:
+            return wav
+        return wav * (10 ** (change / 20))
+
+
+def trim_long_silences(wav: np.ndarray) -> np.ndarray:
+    """`wav` with silences shortened to at most VAD_MAX_SILENCE windows, by webrtcvad as in
+    resemblyzer's trim_long_silences (its C module directly: the wrapper imports pkg_resources)."""
+    try:
+        import _webrtcvad
+    except ImportError:
+        raise EngineError("webrtcvad not installed; reinstall voicebox") from None
+    wav = wav[: len(wav) - len(wav) % VAD_WINDOW]
+    with np.errstate(invalid="ignore"):
+        pcm = np.round(wav * INT16_MAX).astype(np.int16).tobytes()
+    vad = _webrtcvad.create()
+    _webrtcvad.init(vad)
+    _webrtcvad.set_mode(vad, 3)
+    step = 2 * VAD_WINDOW
+    flags = np.array(
+        [
+            _webrtcvad.process(vad, RATE, pcm[i : i + step], VAD_WINDOW)
+            for i in range(0, len(pcm), step)
+        ],
+        dtype=bool,
+    )
+    # a moving average of width VAD_AVERAGE, rounded (resemblyzer's moving_average)
+    width = VAD_AVERAGE
+    padded = np.concatenate((np.zeros((width - 1) // 2), flags, np.zeros(width // 2)))
+    ret = np.cumsum(padded, dtype=float)
+    ret[width:] = ret[width:] - ret[:-width]
+    mask = np.round(ret[width - 1 :] / width).astype(bool)
+    # dilated by VAD_MAX_SILENCE windows in all (scipy's binary_dilation with a flat structure)
+    half = VAD_MAX_SILENCE // 2
+    runs = np.concatenate(([0], np.cumsum(np.pad(mask, half).astype(np.int64))))
+    mask = runs[2 * half + 1 :] - runs[: -(2 * half + 1)] > 0
+    return wav[np.repeat(mask, VAD_WINDOW)]
+
+
+def partial_slices(n_samples: int) -> tuple[list[slice], list[slice]]:
+    """Where resemblyzer's embed_utterance cuts `n_samples` into 1.6 s partials (waveform and mel
+    slices), at its default rate and least coverage of the last one."""
+    n_frames = int(np.ceil((n_samples + 1) / HOP))
+    frame_step = int(np.round((RATE / PARTIAL_RATE) / HOP))
+    wav_slices, mel_slices = [], []
+    for i in range(0, max(1, n_frames - PARTIAL_FRAMES + frame_step + 1), frame_step):
+        mel_slices.append(slice(i, i + PARTIAL_FRAMES))
+        wav_slices.append(slice(i * HOP, (i + PARTIAL_FRAMES) * HOP))
+    last = wav_slices[-1]
+    coverage = (n_samples - last.start) / (last.stop - last.start)
+    if coverage < MIN_COVERAGE and len(mel_slices) > 1:
+        mel_slices, wav_slices = mel_slices[:-1], wav_slices[:-1]
+    return wav_slices, mel_slices
+
+
 def embed(audio: Audio) -> np.ndarray:
     """A 256-d unit vector describing the voice in `audio` (at least ~1 s of speech).
 
-    Resemblyzer's `embed_utterance` with the spectrogram above: the same partials, network and mean.
+    Resemblyzer's `preprocess_wav` and `embed_utterance`, computed here: the same partials,
+    network and mean, without importing resemblyzer (which imports torch).
     """
-    import torch
-    from resemblyzer import preprocess_wav
-
     x = audio.to_rate(RATE).mono() if audio.rate != RATE or audio.channels > 1 else audio.samples[0]
     x = np.asarray(x, dtype=np.float32)
-    wav = preprocess_wav(x)  # already 16 kHz: its resampling (a no-op here) would load librosa
+    wav = trim_long_silences(normalize_volume(x))
     if len(wav) < RATE // 4:
         wav = x
     encoder = _encoder()
-    wav_slices, mel_slices = encoder.compute_partial_slices(len(wav), PARTIAL_RATE, MIN_COVERAGE)
+    wav_slices, mel_slices = partial_slices(len(wav))
     if wav_slices[-1].stop >= len(wav):
         wav = np.pad(wav, (0, wav_slices[-1].stop - len(wav)), "constant")
     mel = mel_spectrogram(wav)
-    with torch.no_grad():
-        partials = encoder(torch.from_numpy(np.array([mel[s] for s in mel_slices]))).cpu().numpy()
+    partials = encoder(np.array([mel[s] for s in mel_slices]))
     raw = np.mean(partials, axis=0)
     return np.asarray(raw / np.linalg.norm(raw, 2), dtype=np.float32)
 

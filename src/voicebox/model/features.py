@@ -1,14 +1,21 @@
-"""Log-mel features: the space the Voicebox model generates in and the vocoder inverts."""
+"""Log-mel features: the space the Voicebox model generates in and the vocoder inverts.
+
+torch is imported by the functions that compute features, not by the module: the aligner and the
+edit path take MEL and frames_for from here, and importing torch costs ~200 MB per process.
+"""
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ..audio import Audio
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,7 @@ MEL = MelConfig()
 @functools.cache
 def _filterbank(cfg: MelConfig) -> torch.Tensor:
     import librosa
+    import torch
 
     fb = librosa.filters.mel(
         sr=cfg.rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax
@@ -43,6 +51,8 @@ def _filterbank(cfg: MelConfig) -> torch.Tensor:
 
 @functools.cache
 def _window(win: int) -> torch.Tensor:
+    import torch
+
     return torch.hann_window(win)
 
 
@@ -53,6 +63,8 @@ def frames_for(samples: int, cfg: MelConfig = MEL) -> int:
 
 def log_mel(wave: torch.Tensor | np.ndarray, cfg: MelConfig = MEL) -> torch.Tensor:
     """Log-mel of a mono waveform [n] or batch [b, n] at cfg.rate: returns [.., frames, n_mels]."""
+    import torch
+
     x = torch.as_tensor(
         np.asarray(wave) if isinstance(wave, np.ndarray) else wave, dtype=torch.float32
     )

@@ -619,21 +619,32 @@ def _choose_voice(
 
     Heard right: an accented voice can turn "milk" into "nook". Likeness is measured on the new words
     with their lead-in phrase, pitch-shifted as they will be used: ranking voices by a reference
-    sentence alone often mis-ranks them on the actual words.
+    sentence alone often mis-ranks them on the actual words. Every voice speaks before whisper
+    listens, so on a long recording (one engine at a time) a voice engine and whisper are never
+    loaded together; the choice is the same either way.
     """
     trial = sorted(jobs, key=lambda j: -len(j[1]))[:TRIAL_EDITS] if len(options) > 1 else jobs
-    best: tuple[tuple[float, float], match.Match, dict[int, _Rendition], float | None] | None = None
+    lean = _LEAN.get()
+    tried = []
     for n, opt in enumerate(options):
-        if n and _LEAN.get():  # one voice engine at a time; the chosen one reloads if needed
+        if n and lean:  # one voice engine at a time; the chosen one reloads if needed
             _release(tts=True)
         done = {i: _rendition(text, left, opt, target, rate) for i, text, left in trial}
-        likeness = _likeness([ph for _, ph in done.values()], target.embedding, rate)
+        tried.append(
+            (opt, done, _likeness([ph for _, ph in done.values()], target.embedding, rate))
+        )
+    if lean and len(options) > 1:  # whisper listens once no voice engine is loaded
+        _release(tts=True)
+    best: tuple[tuple[float, float], match.Match, dict[int, _Rendition], float | None] | None = None
+    for opt, done, likeness in tried:
         heard = 1.0
         if len(options) > 1:
             heard = float(np.mean([_heard_share(t, done[i][0].piece, rate) for i, t, _ in trial]))
         key = (heard, likeness if likeness is not None else -1.0)
         if best is None or key > best[0]:
             best = (key, opt, {i: r for i, (r, _) in done.items()}, likeness)
+    if lean and len(options) > 1:  # not needed again: the voice engine reloads without it
+        _release(asr=True)
     assert best is not None
     _, opt, renditions, likeness = best
     for i, text, left in jobs:
