@@ -6,7 +6,8 @@ absent). Each recording gets one word replaced, by the OLD matcher (tasks/edit.p
 commit OLD_REV, loaded from git), the NEW matcher, and the Voicebox model (`--engine voicebox`) where
 it runs. Per edit and column: the inserted span's median f0 against the speaker's (semitones; the
 target is within 2), whisper WER of the edited recording and of 4 words either side of the edit, the
-span's speaker similarity to the recording, seconds. Where a true transcript exists, the
+span's speaker similarity to the recording, seconds; and the WER of the untouched recording measured
+the same way (whisper's re-reading of it against its own transcript). Where a true transcript exists, the
 recording's correct transcript is also submitted (`--transcript`) to both versions: every edit that
 yields is a false edit (the recogniser's own mistakes). `--synthetic` adds the older synthetic-speaker
 rounds (replace two words, delete one, insert one). Writes bench/results/edit.json.
@@ -415,6 +416,9 @@ def compare_voice(item: dict, n: int, old_run, model: bool) -> dict:
         return row
     new = next(r for r in REPLACEMENTS[n % len(REPLACEMENTS) :] + REPLACEMENTS if r != word)
     row["edit"] = [word, new]
+    # The untouched recording measured the same way: whisper's re-reading of it against its own
+    # transcript (the WER an edit is compared with: within 0.05 of it is the bar).
+    row["untouched_wer"] = round(wer(src.text, asr.transcribe_text(audio)), 3)
     reference = speaker.embed(audio)
     columns = {"old": old_run, "new": edit}
     if model:
@@ -446,7 +450,10 @@ def compare_voice(item: dict, n: int, old_run, model: bool) -> dict:
 
 
 def voice_summary(rows: list[dict]) -> dict:
-    out: dict = {}
+    untouched = [r["untouched_wer"] for r in rows if "untouched_wer" in r]
+    out: dict = (
+        {"untouched": {"wer_mean": round(float(np.mean(untouched)), 3)}} if untouched else {}
+    )
     for col in ("old", "new", "model"):
         ok = [r[col] for r in rows if isinstance(r.get(col), dict) and "wer" in r[col]]
         if not ok:
