@@ -4,10 +4,16 @@ The helpers they are made with (and that tests import) are in tests/helpers.py."
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# A suite started in the background (nohup, `cmd &` in a script) begins with SIGINT ignored, and
+# every command it starts would inherit that: the Ctrl-C tests need the usual disposition back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
