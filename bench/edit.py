@@ -382,11 +382,19 @@ def _measure(
     a, b = round(step.out_start * out.rate), round(step.out_end * out.rate)
     span = Audio(out.samples[:, a:b], out.rate)
     f0 = median_f0(span.mono(), out.rate)
+    # The words the speaker said at the cut: a stressed word sits above their median, so the span is
+    # also compared with what was there (the model follows the context's prosody, stock tuning the median).
+    was = median_f0(
+        audio.mono()[round(step.cut_start * audio.rate) : round(step.cut_end * audio.rate)],
+        audio.rate,
+    )
     heard = asr.transcribe_text(out)
     return {
         "voice": step.voice,
         "span_f0": round(f0, 1),
         "f0_gap_st": round(semitones_between(speaker_f0, f0), 2) if f0 > 0 else None,
+        "word_f0": round(was, 1),
+        "f0_gap_word_st": round(semitones_between(was, f0), 2) if f0 > 0 and was > 0 else None,
         "wer": round(wer(result.plan.edited_text, heard), 3),
         "wer_local": round(local_wer(result.plan.edited_text, heard, new, old), 3),
         "similarity": round(speaker.similarity(speaker.embed(span), reference), 3),
@@ -461,10 +469,14 @@ def voice_summary(rows: list[dict]) -> dict:
                 out[col] = {"errors": sum(1 for r in rows if "error" in r.get(col, {}))}
             continue
         gaps = [abs(c["f0_gap_st"]) for c in ok if c["f0_gap_st"] is not None]
+        word_gaps = [abs(c["f0_gap_word_st"]) for c in ok if c.get("f0_gap_word_st") is not None]
         out[col] = {
             "edits": len(ok),
             "f0_gap_st_mean_abs": round(float(np.mean(gaps)), 2) if gaps else None,
             "within_2_st": sum(g <= 2.0 for g in gaps),
+            "f0_gap_to_word_st_mean_abs": round(float(np.mean(word_gaps)), 2)
+            if word_gaps
+            else None,
             "wer_mean": round(float(np.mean([c["wer"] for c in ok])), 3),
             "wer_local_mean": round(float(np.mean([c["wer_local"] for c in ok])), 3),
             "similarity_mean": round(float(np.mean([c["similarity"] for c in ok])), 3),

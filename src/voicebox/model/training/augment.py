@@ -13,7 +13,8 @@ import scipy.signal
 
 from ...audio import load
 
-SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[4].parent / "shared" / "data"
+"""../shared/data beside the repository (this file is src/voicebox/model/training/augment.py)."""
 
 
 def generated_rir(rng: np.random.Generator, rate: int) -> np.ndarray:
