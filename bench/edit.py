@@ -10,9 +10,13 @@ span's speaker similarity to the recording, seconds; and the WER of the untouche
 the same way (whisper's re-reading of it against its own transcript). Where a true transcript exists, the
 recording's correct transcript is also submitted (`--transcript`) to both versions: every edit that
 yields is a false edit (the recogniser's own mistakes). `--synthetic` adds the older synthetic-speaker
-rounds (replace two words, delete one, insert one). Writes bench/results/edit.json.
+rounds (replace two words, delete one, insert one). `--edits N` replaces N words per recording
+(each in its own edit); `--respoken` also replaces one word per recording by itself, so what is
+heard should be the untouched sentence: its WER has no odd sentence for whisper's language model
+to fight, which a random replacement often makes. Writes bench/results/edit.json.
 
     flock /tmp/vb/cpu.lock env VOICEBOX_THREADS=1 .venv/bin/python bench/edit.py [--limit N]
+        [--edits N] [--respoken]
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -54,7 +57,10 @@ SYNTHETIC = {
 
 
 def words_of(text: str) -> list[str]:
-    return re.sub(r"[^a-z0-9' ]", " ", text.lower()).split()
+    """Words as compared for WER: whisper's English normaliser, as in bench/model.py."""
+    from model import norm_words
+
+    return norm_words(text).split()
 
 
 def wer(ref: str, hyp: str) -> float:
@@ -361,15 +367,18 @@ def real_voices(limit: int) -> list[dict]:
     return picked
 
 
-def _target_word(src) -> str | None:
-    """A confidently heard, unique word of 4+ letters near the middle of the recording."""
+def _target_words(src, n: int) -> list[str]:
+    """Up to `n` confidently heard, unique words of 4+ letters, the nearest the recording's middle
+    first, none next to another (each edit's neighbours are the recording's own words)."""
     keys = [normalize(w.text) for w in src.words]
     order = sorted(range(len(keys)), key=lambda i: abs(i - 0.5 * len(keys)))
+    picked: list[int] = []
     for i in order:
         k = keys[i]
-        if len(k) >= 4 and keys.count(k) == 1 and src.words[i].probability >= 0.8 and "'" not in k:
-            return k
-    return None
+        ok = len(k) >= 4 and keys.count(k) == 1 and src.words[i].probability >= 0.8
+        if ok and "'" not in k and all(abs(i - j) > 2 for j in picked):
+            picked.append(i)
+    return [keys[i] for i in picked[:n]]
 
 
 def _measure(
@@ -395,6 +404,8 @@ def _measure(
         "f0_gap_st": round(semitones_between(speaker_f0, f0), 2) if f0 > 0 else None,
         "word_f0": round(was, 1),
         "f0_gap_word_st": round(semitones_between(was, f0), 2) if f0 > 0 and was > 0 else None,
+        # the largest sample step within 10 ms of a seam against the recording's 99.9th percentile
+        "click_ratio": round(click_ratio(audio, out, result.plan), 3),
         "wer": round(wer(result.plan.edited_text, heard), 3),
         "wer_local": round(local_wer(result.plan.edited_text, heard, new, old), 3),
         "similarity": round(speaker.similarity(speaker.embed(span), reference), 3),
@@ -411,18 +422,24 @@ def _false_edits(run, audio: Audio, src, truth: str) -> dict:
     return {"edits": len(plan.steps), "kept": len(getattr(plan, "kept", []))}
 
 
-def compare_voice(item: dict, n: int, old_run, model: bool) -> dict:
-    """One word replaced by the old matcher, the new one and the model, side by side."""
+def compare_voice(
+    item: dict, n: int, old_run, model: bool, which: int = 0, src=None, same: bool = False
+) -> dict:
+    """One word (the `which`-th target) replaced by the old matcher, the new one and the model,
+    side by side; with `same`, replaced by itself (spoken anew: what is heard should be the
+    untouched sentence, with no odd word for whisper's language model to fight)."""
     audio = item["audio"]
-    src = transcribe(audio)
+    src = src or transcribe(audio)
     row = {k: item[k] for k in ("set", "speaker", "pitch", "name")}
     row["duration"] = round(audio.duration, 2)
     row["speaker_f0"] = speaker_f0 = round(_f0(audio), 1)
-    word = _target_word(src)
-    if word is None:
+    targets = _target_words(src, which + 1)
+    if len(targets) <= which:
         row["skipped"] = "no confidently heard unique word"
         return row
+    word = targets[which]
     new = next(r for r in REPLACEMENTS[n % len(REPLACEMENTS) :] + REPLACEMENTS if r != word)
+    new = word if same else new
     row["edit"] = [word, new]
     # The untouched recording measured the same way: whisper's re-reading of it against its own
     # transcript (the WER an edit is compared with: within 0.05 of it is the bar).
@@ -480,6 +497,7 @@ def voice_summary(rows: list[dict]) -> dict:
             "wer_mean": round(float(np.mean([c["wer"] for c in ok])), 3),
             "wer_local_mean": round(float(np.mean([c["wer_local"] for c in ok])), 3),
             "similarity_mean": round(float(np.mean([c["similarity"] for c in ok])), 3),
+            "click_ratio_max": max(c["click_ratio"] for c in ok),
             "seconds_mean": round(float(np.mean([c["seconds"] for c in ok])), 2),
         }
     for col in ("old", "new"):
@@ -499,6 +517,10 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=2, help="speakers per end of each eval set")
     parser.add_argument("--old-rev", default=OLD_REV, help="commit whose matcher is the OLD column")
     parser.add_argument("--no-model", action="store_true", help="leave out the model column")
+    parser.add_argument("--edits", type=int, default=1, help="words replaced per recording")
+    parser.add_argument(
+        "--respoken", action="store_true", help="also one word per recording replaced by itself"
+    )
     parser.add_argument(
         "--synthetic", action="store_true", help="also the synthetic-speaker rounds"
     )
@@ -514,10 +536,16 @@ def main() -> None:
         print(f"no real speech under {DATA}; skipping real voices", file=sys.stderr)
     old_run = old_edit(args.old_rev)
     model = not args.no_model
-    rows = []
+    rows, respoken = [], []
     for n, item in enumerate(voices):
-        rows.append(compare_voice(item, n, old_run, model))
+        src = transcribe(item["audio"])
+        for which in range(args.edits):
+            rows.append(compare_voice(item, n + which, old_run, model, which, src))
+        if args.respoken:
+            respoken.append(compare_voice(item, n, old_run, model, 0, src, same=True))
     result["voices"] = {"summary": voice_summary(rows), "recordings": rows}
+    if respoken:
+        result["respoken"] = {"summary": voice_summary(respoken), "recordings": respoken}
     if args.synthetic:
         synthetic = []
         for voice, text in SYNTHETIC.items():
@@ -531,6 +559,8 @@ def main() -> None:
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result["voices"]["summary"], indent=2))
+    if respoken:
+        print(json.dumps(result["respoken"]["summary"], indent=2))
 
 
 if __name__ == "__main__":

@@ -229,3 +229,66 @@ def test_batch_edit_needs_consent_and_records_it(model, wav, tmp_path):
     (record,) = provenance.ledger()
     assert record.statement_source == "file:consent.txt"
     assert sidecar_consent(tmp_path / "out" / "in.wav")["id"] == record.id
+
+
+# ---------------------------------------------------------------- engine auto (the default)
+
+
+def test_auto_edit_uses_the_model_only_with_consent_on_every_path(model, recording, wav, tmp_path):
+    """The default engine speaks in the speaker's own voice when their consent is given (our model:
+    it measures better than the nearest stock voice) and in a bundled voice without it; the same
+    rule in the library, the CLI, the server and batch."""
+    import voicebox
+    from voicebox.batch.worker import speaks_as_speaker
+    from voicebox.cli import app
+    from voicebox.tasks.edit import chosen_engine
+
+    assert chosen_engine("auto", True) == "voicebox" and chosen_engine("auto", False) == "stock"
+    assert (
+        chosen_engine("stock", True) == "stock" and chosen_engine("voicebox", False) == "voicebox"
+    )
+    replace = [("smooth", "rough")]
+    plain = voicebox.edit(recording, replace=replace, plan_only=True)
+    assert plain.plan.steps[0].voice != "voicebox"
+    cloned = voicebox.edit(recording, replace=replace, consent=Consent(STATEMENT))
+    assert cloned.plan.steps[0].voice == "voicebox" and cloned.consent is not None
+    assert [r.id for r in provenance.ledger()] == [cloned.consent.id]
+
+    out = tmp_path / "cli.wav"
+    args = ["edit", str(wav), "-o", str(out), "--replace", "smooth", "rough", "--json"]
+    run = CliRunner().invoke(app, [*args, "--consent", STATEMENT])
+    assert run.exit_code == 0, (run.output, run.exception)
+    assert json.loads(run.stdout)["steps"][0]["voice"] == "voicebox"
+    assert sidecar_consent(out)["id"] == provenance.ledger()[-1].id
+    refused = CliRunner().invoke(app, [*args, "--engine", "stock", "--consent", STATEMENT])
+    assert isinstance(refused.exception, InputError) and "--engine stock" in str(refused.exception)
+
+    assert speaks_as_speaker("edit", {"consent": STATEMENT})
+    assert not speaks_as_speaker("edit", {}) and not speaks_as_speaker("edit", {"engine": "stock"})
+
+    from fastapi.testclient import TestClient
+
+    from voicebox.server.app import create_app
+    from voicebox.server.settings import Settings
+
+    files = {"file": ("in.wav", wav.read_bytes(), "audio/wav")}
+    fields = {"replace": json.dumps([["smooth", "rough"]]), "consent": STATEMENT}
+    settings = Settings(workers=1, work_dir=str(tmp_path / "work"))
+    with TestClient(create_app(settings)) as client:
+        done = client.post("/v1/audio/edit", files=files, data=fields)
+        assert done.status_code == 200, done.text
+        assert done.headers["x-voicebox-consent"] == provenance.ledger()[-1].id
+        stock = client.post("/v1/audio/edit", files=files, data={**fields, "engine": "stock"})
+        assert stock.status_code == 400 and "engine auto" in stock.json()["error"]["message"]
+
+
+def test_batch_auto_edit_with_a_consent_column_speaks_in_the_voice(model, wav, tmp_path):
+    from voicebox.batch.runner import run_batch
+
+    manifest = tmp_path / "edits.jsonl"
+    row = {"path": wav.name, "replace": [["smooth", "rough"]], "consent": STATEMENT}
+    manifest.write_text(json.dumps(row) + "\n")
+    summary = run_batch("edit", str(manifest), tmp_path / "out", workers=1)
+    assert summary.exit_code == 0, summary.rows
+    (record,) = provenance.ledger()
+    assert sidecar_consent(tmp_path / "out" / "in.wav")["id"] == record.id

@@ -164,7 +164,7 @@ def test_edit_refuses_alike_everywhere(tmp_path):
     from voicebox.tasks.options import EditOptions
 
     silence = Audio(np.zeros((1, 1600), np.float32), 16000)
-    unknown = "unknown engine 'magic'; use one of stock, voicebox"
+    unknown = "unknown engine 'magic'; use one of auto, stock, voicebox"
     with pytest.raises(InputError, match=f"^{unknown}$"):
         EditOptions(engine="magic")
     with pytest.raises(InputError, match=f"^row 2: {unknown}$"):

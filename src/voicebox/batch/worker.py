@@ -111,8 +111,15 @@ NO_REFERENCE = "no voice to read in: give --like REF.wav, or a 'reference' colum
 
 def speaks_as_speaker(task: str, options: dict[str, Any]) -> bool:
     """True when an item has our model speak in a recorded person's voice (so it needs their
-    consent): every read_like item, and edits with engine voicebox."""
-    return task == "read_like" or (task == "edit" and options.get("engine") == "voicebox")
+    consent): every read_like item, and edits whose engine is voicebox, or auto with consent."""
+    if task == "read_like":
+        return True
+    if task != "edit":
+        return False
+    from ..tasks.edit import chosen_engine
+
+    given = any(options.get(k) for k in ("consent", "consent_file", "consent_audio"))
+    return chosen_engine(options.get("engine") or "auto", given) == "voicebox"
 
 
 def consent_of(options: dict[str, Any]) -> Consent:

@@ -25,6 +25,7 @@ from rich.table import Table
 
 from ..errors import InputError
 from ..tasks.options import (
+    EDIT_ENGINES,
     CleanOptions,
     EditOptions,
     ReadLikeOptions,
@@ -84,7 +85,7 @@ def _consent_options(statement: str, file: str, clip: str) -> tuple[Any, Any, An
     )
 
 
-EDIT_CONSENT = _consent_options(*["With --engine voicebox: "] * 3)
+EDIT_CONSENT = _consent_options(*["Our model then speaks in the voice (--engine auto): "] * 3)
 LIKE_CONSENT = _consent_options(
     "Required (or --consent-file): ", "Required (or --consent): ", "Optional: "
 )
@@ -333,11 +334,11 @@ def batch_edit(
 ) -> None:
     """Apply the same (or per-item manifest) word edits to every recording.
 
-    `--engine voicebox` (or a manifest's 'engine' column) has our model speak the new words in
-    each recorded voice: that needs the speaker's consent (--consent, --consent-file, or manifest
-    columns of those names), recorded in the ledger and beside each output.
+    Our model speaks the new words in each recorded voice when the speaker's consent is given
+    (--consent, --consent-file, or manifest columns of those names; recorded in the ledger and
+    beside each output) or `--engine voicebox` asks for it; else the nearest bundled voice.
     """
-    edit_engine = old_runner if old_runner in ("stock", "voicebox") else None
+    edit_engine = old_runner if old_runner in EDIT_ENGINES else None
     runner = _runner(runner, None if edit_engine else old_runner)
     options.update(
         replace=_pairs(replace, "--replace"),

@@ -76,22 +76,24 @@ def edit(
     plan: bool = typer.Option(False, "--plan", help="Print the plan; write no audio."),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
     consent: str | None = typer.Option(
-        None, "--consent", help="With --engine voicebox: the speaker's statement that they agree."
+        None,
+        "--consent",
+        help="The speaker's statement that they agree: the model then speaks in their voice.",
     ),
     consent_file: Path | None = typer.Option(
-        None, "--consent-file", help="With --engine voicebox: a text file holding that statement."
+        None, "--consent-file", help="A text file holding the speaker's consent statement."
     ),
     consent_audio: Path | None = typer.Option(
         None,
         "--consent-audio",
-        help="With --engine voicebox: a clip of the speaker reading the statement (checked).",
+        help="A clip of the speaker reading the consent statement (checked).",
     ),
 ) -> None:
     """Edit what is said in a recording; untouched audio stays sample-exact."""
     from .. import provenance
     from ..audio import check_audio_output
     from ..safety import refuse_overwrite
-    from ..tasks.edit import edit_file
+    from ..tasks.edit import chosen_engine, edit_file
 
     if not plan and out is None:
         raise InputError("give -o OUT for the edited audio (or --plan to only see the plan)")
@@ -106,7 +108,14 @@ def edit(
         insert_after=tuple(tuple(p) for p in insert_after),
         transcript=edited,
     ).require_ops()  # refused before any work, in the words the server and batch use
-    engine = options.engine
+    given = (consent or consent_file or consent_audio) is not None
+    if options.engine == "stock" and given:
+        raise InputError(
+            "--consent, --consent-file and --consent-audio go with our model (--engine auto or "
+            "voicebox); --engine stock speaks in a bundled voice"
+        )
+    engine = chosen_engine(options.engine, given)
+    options = dataclasses.replace(options, engine=engine)
     granted = None
     if engine == "voicebox" and not plan:  # the model speaks in the recorded voice: a clone
         from ..model.checkpoint import find
@@ -114,8 +123,6 @@ def edit(
         find(None, "audio")  # say "not ready" before asking for consent
         granted = provenance.Consent(consent, consent_file, consent_audio)
         provenance.check_consent(granted)  # the library records it once the edit is planned
-    elif engine != "voicebox" and (consent or consent_file or consent_audio) is not None:
-        raise InputError("--consent, --consent-file and --consent-audio go with --engine voicebox")
     with progress_bar("editing", unit="steps") as progress:  # streamed: any length, bounded memory
         result = edit_file(
             path,

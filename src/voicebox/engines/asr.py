@@ -5,6 +5,7 @@ other language and translation to English."""
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -278,3 +279,25 @@ def recognize(
 def transcribe_text(audio: Audio) -> str:
     """Plain transcript of a short clip (no word times); used by tests and benchmarks for WER."""
     return " ".join(s.text for s in recognize(audio, words=False)).strip()
+
+
+def spoken_words(text: str) -> list[str]:
+    """`text` as the words a listener compares: lower case, numbers spelled out, no punctuation."""
+    from ..text import normalize
+
+    return re.sub(r"[^a-z' ]", " ", normalize(text).lower().replace("-", " ")).split()
+
+
+def heard_words(mono: np.ndarray, rate: int) -> list[str]:
+    """What whisper hears in mono speech `mono`, as `spoken_words`."""
+    return spoken_words(transcribe_text(Audio(mono[None, :], rate)))
+
+
+def heard_share(text: str, mono: np.ndarray, rate: int) -> float:
+    """The share of `text`'s words that whisper hears in mono speech `mono` (1.0 for no words):
+    how an edit checks that new words came out as words, not as a near miss ("milk" as "nook")."""
+    wanted = spoken_words(text)
+    if not wanted:
+        return 1.0
+    heard = set(heard_words(mono, rate))
+    return sum(w in heard for w in wanted) / len(wanted)

@@ -229,8 +229,8 @@ def _jobs_doc() -> dict:
             "consent_audio": {
                 "type": "string",
                 "format": "binary",
-                "description": "task clone, or edit with engine voicebox: the speaker reading "
-                "the consent statement.",
+                "description": "task clone, or edit with our model (engine auto or voicebox): "
+                "the speaker reading the consent statement.",
             },
         },
         "required": ["task"],

@@ -142,8 +142,9 @@ class _Edit(BaseModel):
     )
     consent: str | None = Field(
         None,
-        description="With engine=voicebox (the model speaks in the recorded person's voice): the "
-        "speaker's statement that they agree. A 'consent_audio' file of them reading it is checked.",
+        description="The speaker's statement that they agree to our model speaking in their voice "
+        "(engine auto or voicebox; with it, auto uses the model). A 'consent_audio' file of them "
+        "reading it is checked.",
     )
     response_format: AudioFormat = "wav"
 
@@ -457,11 +458,18 @@ def edit_work(
         options = task_options(EditOptions, params).require_ops()
     except InputError as exc:
         raise ApiError(400, str(exc)) from None
-    cloning = options.engine == "voicebox" and not params.plan_only
+    from ..tasks.edit import chosen_engine
+
+    given = bool(params.consent) or consent_audio is not None
+    if options.engine == "stock" and given:
+        raise ApiError(
+            400, "'consent' and 'consent_audio' go with our model (engine auto or voicebox)"
+        )
+    engine = chosen_engine(options.engine, given)
+    params = params.model_copy(update={"engine": engine})
+    cloning = engine == "voicebox" and not params.plan_only
     if cloning:
         check_consent(params.consent, consent_audio, "engine=voicebox speaks in the recorded")
-    elif params.consent or consent_audio is not None:
-        raise ApiError(400, "'consent' and 'consent_audio' go with engine=voicebox")
 
     def run(job: Job) -> Result:
         audio = load_upload(upload, settings)

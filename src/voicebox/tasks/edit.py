@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import difflib
 import os
 import re
@@ -664,6 +665,21 @@ def _infill_available() -> bool:
     return hasattr(vm, "infill")
 
 
+def chosen_engine(engine: str, consent_given: bool) -> str:
+    """The engine an edit runs with: "auto" is our model when the speaker's consent is given and a
+    trained checkpoint is found (it speaks in their own voice, and measures better than the
+    nearest stock voice: bench/results/edit.json), else the stock voices; others are kept."""
+    if engine != "auto":
+        return engine
+    if not consent_given or not _infill_available():
+        return "stock"
+    try:
+        _require_engine("voicebox")
+    except NotReadyError:
+        return "stock"
+    return "voicebox"
+
+
 def _require_engine(engine: str) -> None:
     """Refuse an engine that is not ready (EditOptions has refused an unknown one)."""
     if engine == "voicebox" and not _infill_available():
@@ -728,18 +744,10 @@ def _splice(head: np.ndarray, tail: np.ndarray, piece: np.ndarray) -> np.ndarray
 
 
 def _heard_share(text: str, mono: np.ndarray, rate: int) -> float:
-    """The share of `text`'s words that whisper hears in a rendition of it."""
-    from ..engines.asr import transcribe_text
-    from ..text import normalize
+    """The share of `text`'s words that whisper hears in a rendition of it (engines.asr)."""
+    from ..engines.asr import heard_share
 
-    def words(s: str) -> list[str]:  # "50" and "fifty" are the same word here
-        return re.sub(r"[^a-z' ]", " ", normalize(s).lower().replace("-", " ")).split()
-
-    wanted = words(text)
-    if not wanted:
-        return 1.0
-    heard = set(words(transcribe_text(Audio(mono[None, :], rate))))
-    return sum(w in heard for w in wanted) / len(wanted)
+    return heard_share(text, mono, rate)
 
 
 def _infill_in_context(rec: Recording, words: list, a: int, b: int, new: str) -> np.ndarray:
@@ -1026,11 +1034,14 @@ def _prepare(
     ops: EditOptions,
     plan_only: bool,
     consent: provenance.Consent | provenance.ConsentRecord | None,
-) -> None:
-    """Refuse an unready engine, and a clone without consent, before any work."""
+) -> EditOptions:
+    """The options with the engine chosen (`chosen_engine`); refuse an unready engine, and a clone
+    without consent, before any work."""
+    ops = dataclasses.replace(ops, engine=chosen_engine(ops.engine, consent is not None))
     _require_engine(ops.engine)
     if ops.engine == "voicebox" and not plan_only:
         provenance.check_consent(consent)  # refused without a statement; recorded once planned
+    return ops
 
 
 def edit(
@@ -1051,10 +1062,10 @@ def edit(
     `voice` forces a voice instead of searching for the nearest. `source` reuses a transcript of
     `audio`. With engine "voicebox" our model speaks in the recorded person's voice, so `consent`
     (the speaker's `provenance.Consent`) is required; it is recorded just before the model speaks.
+    Engine "auto" (the default) is the model when `consent` is given, else the stock voices.
     `edit_file` does the same for a file of any length in bounded memory.
     """
-    ops = check_ops(options, **given)
-    _prepare(ops, plan_only, consent)
+    ops = _prepare(check_ops(options, **given), plan_only, consent)
     check_samples(audio.samples, audio.rate)
     from .transcribe import transcribe
 
@@ -1123,8 +1134,7 @@ def edit_file(
     from ..audio import check_audio_output
     from ..safety import refuse_overwrite
 
-    ops = check_ops(options, **given)
-    _prepare(ops, plan_only, consent)
+    ops = _prepare(check_ops(options, **given), plan_only, consent)
     target = None
     if not plan_only:
         if output is None:

@@ -119,8 +119,9 @@ class TranscribeOptions(TaskOptions):
         return "translate" if self.translate else "transcribe"
 
 
-EDIT_ENGINES = ("stock", "voicebox")
-"""What speaks an edit's new words: the bundled voices, or our model in the recorded voice."""
+EDIT_ENGINES = ("auto", "stock", "voicebox")
+"""What speaks an edit's new words: our model in the recorded voice (voicebox), the bundled voice
+nearest the speaker (stock), or auto: the model when the speaker's consent is given, else stock."""
 MAX_NEW_CHARS = 1000
 """The most characters of new text one edit speaks."""
 
@@ -157,7 +158,11 @@ class EditOptions(TaskOptions):
     occurrence: int | None = option(
         None, "Which occurrence (1, 2, ...) when a phrase repeats.", ge=1
     )
-    engine: str = option("stock", "stock (bundled voices) or voicebox.")
+    engine: str = option(
+        "auto",
+        "auto (our model in the speaker's own voice when their consent is given, else the nearest "
+        "bundled voice), stock or voicebox.",
+    )
     voice: str | dict[str, float] | None = option(
         None,
         "Speak new words with this voice (or blend) instead of the nearest match.",

@@ -73,7 +73,7 @@ const CONTROLS = {
             speed: "read-speed", pitch: "read-pitch", lang: "read-lang", _: "read-go" },
   transcribe: { file: "file", _: "transcribe-go" },
   edit: { transcript: "words", replace: "words", delete: "words", occurrence: "words",
-          file: "file", _: "edit-go" },
+          consent: "edit-consent", file: "file", _: "edit-go" },
   clone: { input: "clone-text", reference: "clone-ref", file: "clone-ref",
            reference_text: "clone-ref-text", consent: "clone-consent",
            consent_audio: "clone-consent-audio", lang: "clone-lang", _: "clone-go" },
@@ -381,11 +381,14 @@ $("edit-go").addEventListener("click", () => busy($("edit-go"), "edit", async ()
   const original = state.transcript.segments.flatMap((s) => s.words.map((w) => w.text)).join(" ");
   if (text === original) throw new PageError("Change a word first: click a word to edit it.", "transcript");
   const params = { transcript: text, source: state.transcript, response_format: "wav" };
+  const consent = $("edit-consent").value.trim();
+  if (consent) params.consent = consent;  // our model then speaks in the speaker's own voice
   const { job, blob } = await runJob("edit", params, state.source, $("edit-progress"));
   $("edit-result").hidden = false;
   const plan = job.info.plan || {};
   $("edit-plan").textContent = (plan.steps || [])
-    .map((s) => s.kind + ": " + JSON.stringify(s.old) + " → " + JSON.stringify(s.new))
+    .map((s) => s.kind + ": " + JSON.stringify(s.old) + " → " + JSON.stringify(s.new) +
+      (s.voice ? "  (" + (s.voice === "voicebox" ? "the speaker's own voice" : s.voice) + ")" : ""))
     .join("\n");
   $("edit-audio").src = objectUrl("edited", blob);
   $("edit-download").href = state.urls.edited;
