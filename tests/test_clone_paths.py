@@ -255,3 +255,40 @@ def test_page_clones_a_voice_only_with_consent(model, wav, tmp_path):
             page.screenshot(path=str(ARTIFACTS / "clone.png"), full_page=True)
         finally:
             browser.close()
+
+
+@pytest.mark.slow
+def test_page_edit_with_consent_speaks_in_the_speakers_voice(model, wav, tmp_path):
+    """The page's edit section: with the speaker's consent the changed word is spoken by our model
+    (the plan says so, and the ledger holds the record); the consent field is optional."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from helpers import serving
+    from test_browser import ARTIFACTS, CHROMIUM, FLAGS
+
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian chromium at /usr/bin")
+    ARTIFACTS.mkdir(exist_ok=True)
+    (tmp_path / "serve").mkdir()
+    with serving(tmp_path / "serve", "--workers", "1") as url, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 1900})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(url + "/")
+            page.wait_for_selector("#health.ok")
+            page.set_input_files("#file", str(wav))
+            page.click("#transcribe-go")
+            page.wait_for_selector("#words .word", timeout=60_000)
+            page.locator("#words .word", has_text="smooth").click()
+            page.keyboard.press("Control+A")
+            page.keyboard.type("rough")
+            page.fill("#edit-consent", STATEMENT)
+            page.click("#edit-go")
+            page.wait_for_selector("#edit-result", state="visible", timeout=180_000)
+            assert "the speaker's own voice" in (page.text_content("#edit-plan") or "")
+            assert len(provenance.ledger()) == 1
+            assert page.is_hidden("#error") and errors == []
+            page.screenshot(path=str(ARTIFACTS / "edit-consent.png"), full_page=True)
+        finally:
+            browser.close()
