@@ -194,6 +194,13 @@ def test_batch_read_like_needs_consent_and_records_it(model, wav, tmp_path):
         r.id for r in records
     }
     assert sf.info(out / "a.wav").frames > 0
+    # resumed: nothing is done again, until the reference is another recording under its name
+    assert run_batch("read_like", str(manifest), out, workers=1).exit_code == 0
+    assert len(provenance.ledger()) == 2
+    x, rate = sf.read(wav, dtype="float32")
+    sf.write(wav, 0.5 * x[::-1], rate)  # another voice recording, same name and size
+    assert run_batch("read_like", str(manifest), out, workers=1).exit_code == 0
+    assert len(provenance.ledger()) == 4
 
 
 def test_cli_batch_read_like_takes_the_consent_for_the_batch(model, wav, tmp_path):

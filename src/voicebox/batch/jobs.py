@@ -10,6 +10,7 @@ ends; a run that was killed leaves it (and temporary files) behind, and the next
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -52,14 +53,38 @@ def fingerprint(path: str | os.PathLike[str], with_hash: bool = True) -> dict[st
 
 
 def options_hash(task: str, item: Item) -> str:
-    """A short hash of everything that shapes an item's output besides the input bytes."""
+    """A short hash of everything that shapes an item's output besides the input bytes: the task,
+    the options, and the contents of the files they name (a reference voice or consent file
+    replaced under the same name makes the item be done again)."""
+    from .manifest import FILE_OPTIONS
+
+    files = {k: _contents(item.options[k]) for k in FILE_OPTIONS if item.options.get(k)}
     payload = json.dumps(
-        {"v": STATE_VERSION, "task": task, "source": item.source, "options": item.options},
+        {"v": STATE_VERSION, "task": task, "source": item.source, "options": item.options}
+        | ({"files": files} if files else {}),
         sort_keys=True,
         ensure_ascii=False,
         default=str,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _contents(path: str | os.PathLike[str]) -> str | None:
+    """SHA-256 of a file an item names (None when it cannot be read): every item of a batch names
+    the same reference, so it is read once per size and modification time."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return _cached_sha256(str(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_sha256(path: str, size: int, mtime_ns: int) -> str | None:
+    try:
+        return sha256(path)
+    except OSError:
+        return None
 
 
 class Job:
