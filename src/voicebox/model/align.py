@@ -56,20 +56,26 @@ def _run_alignment(entries: list[tuple[str, list[str]]], pcm: bytes):  # noqa: A
             if dec.lookup_word(word) is None:
                 dec.add_word(word, " ".join(phones), True)
         dec.set_align_text(" ".join(w for w, _ in entries))
-        dec.start_utt()
-        dec.process_raw(pcm, full_utt=True)
-        dec.end_utt()
+        _decode(dec, pcm)
         try:
             dec.set_alignment()  # never call hyp() after this: it segfaults in pocketsphinx 5
         except RuntimeError:  # the first pass found no path through the words
             continue
-        dec.start_utt()
-        dec.process_raw(pcm, full_utt=True)
-        dec.end_utt()
+        _decode(dec, pcm)
         alignment = dec.get_alignment()
         if alignment is not None:
             return alignment
     return None
+
+
+def _decode(dec, pcm: bytes) -> None:  # noqa: ANN001 - pocketsphinx.Decoder
+    """One pass over the whole utterance, its feature extraction started afresh: it otherwise keeps
+    state from the previous utterance (the pre-emphasis filter's last sample, it seems), and the same
+    audio's first phone came out a frame longer or shorter depending on what was aligned before."""
+    dec.reinit_feat()
+    dec.start_utt()
+    dec.process_raw(pcm, full_utt=True)
+    dec.end_utt()
 
 
 def _pcm(audio: Audio) -> tuple[bytes, int]:
