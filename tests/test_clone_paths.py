@@ -10,8 +10,10 @@ reference's transcript is given, so no test waits for training or for whisper.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -224,10 +226,10 @@ def test_cli_batch_read_like_takes_the_consent_for_the_batch(model, wav, tmp_pat
 # ---------------------------------------------------------------- the web page
 
 
-@pytest.mark.slow
-def test_page_clones_a_voice_only_with_consent(model, wav, tmp_path):
-    """The page's 'Clone a voice' section: without a statement it says so beside the consent
-    field and sends nothing; with one it plays the reading and shows the ledger's record."""
+@contextlib.contextmanager
+def studio_page(tmp_path: Path) -> Iterator[tuple[object, list[str]]]:
+    """The studio page in Chromium, served by `voicebox serve` (the model in use), ready; and the
+    list its page errors collect in."""
     sync_api = pytest.importorskip("playwright.sync_api")
     from helpers import serving
     from test_browser import ARTIFACTS, CHROMIUM, FLAGS
@@ -244,58 +246,53 @@ def test_page_clones_a_voice_only_with_consent(model, wav, tmp_path):
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.goto(url + "/")
             page.wait_for_selector("#health.ok")
-            page.set_input_files("#clone-ref", str(wav))
-            page.fill("#clone-ref-text", SENTENCE)
-            page.fill("#clone-text", "Hello there.")
-            page.click("#clone-go")
-            note = page.wait_for_selector(".field-error[data-control='clone-consent']")
-            assert "consent" in (note.text_content() or "").lower()
-            assert provenance.ledger() == []
-            page.fill("#clone-consent", STATEMENT)
-            assert page.locator(".field-error[data-control='clone-consent']").count() == 0
-            page.click("#clone-go")
-            page.wait_for_selector("#clone-result", state="visible", timeout=120_000)
-            (record,) = provenance.ledger()
-            assert record.id in (page.text_content("#clone-record") or "")
-            assert page.get_attribute("#clone-download", "download") == "ref-clone.wav"
-            assert page.is_hidden("#error") and errors == []
-            page.screenshot(path=str(ARTIFACTS / "clone.png"), full_page=True)
+            yield page, errors
         finally:
             browser.close()
+
+
+@pytest.mark.slow
+def test_page_clones_a_voice_only_with_consent(model, wav, tmp_path):
+    """The page's 'Clone a voice' section: without a statement it says so beside the consent
+    field and sends nothing; with one it plays the reading and shows the ledger's record."""
+    from test_browser import ARTIFACTS
+
+    with studio_page(tmp_path) as (page, errors):
+        page.set_input_files("#clone-ref", str(wav))
+        page.fill("#clone-ref-text", SENTENCE)
+        page.fill("#clone-text", "Hello there.")
+        page.click("#clone-go")
+        note = page.wait_for_selector(".field-error[data-control='clone-consent']")
+        assert "consent" in (note.text_content() or "").lower()
+        assert provenance.ledger() == []
+        page.fill("#clone-consent", STATEMENT)
+        assert page.locator(".field-error[data-control='clone-consent']").count() == 0
+        page.click("#clone-go")
+        page.wait_for_selector("#clone-result", state="visible", timeout=120_000)
+        (record,) = provenance.ledger()
+        assert record.id in (page.text_content("#clone-record") or "")
+        assert page.get_attribute("#clone-download", "download") == "ref-clone.wav"
+        assert page.is_hidden("#error") and errors == []
+        page.screenshot(path=str(ARTIFACTS / "clone.png"), full_page=True)
 
 
 @pytest.mark.slow
 def test_page_edit_with_consent_speaks_in_the_speakers_voice(model, wav, tmp_path):
     """The page's edit section: with the speaker's consent the changed word is spoken by our model
     (the plan says so, and the ledger holds the record); the consent field is optional."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    from helpers import serving
-    from test_browser import ARTIFACTS, CHROMIUM, FLAGS
+    from test_browser import ARTIFACTS
 
-    if not CHROMIUM.exists():
-        pytest.skip("needs Debian chromium at /usr/bin")
-    ARTIFACTS.mkdir(exist_ok=True)
-    (tmp_path / "serve").mkdir()
-    with serving(tmp_path / "serve", "--workers", "1") as url, sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        try:
-            page = browser.new_page(viewport={"width": 1100, "height": 1900})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(url + "/")
-            page.wait_for_selector("#health.ok")
-            page.set_input_files("#file", str(wav))
-            page.click("#transcribe-go")
-            page.wait_for_selector("#words .word", timeout=60_000)
-            page.locator("#words .word", has_text="smooth").click()
-            page.keyboard.press("Control+A")
-            page.keyboard.type("rough")
-            page.fill("#edit-consent", STATEMENT)
-            page.click("#edit-go")
-            page.wait_for_selector("#edit-result", state="visible", timeout=180_000)
-            assert "the speaker's own voice" in (page.text_content("#edit-plan") or "")
-            assert len(provenance.ledger()) == 1
-            assert page.is_hidden("#error") and errors == []
-            page.screenshot(path=str(ARTIFACTS / "edit-consent.png"), full_page=True)
-        finally:
-            browser.close()
+    with studio_page(tmp_path) as (page, errors):
+        page.set_input_files("#file", str(wav))
+        page.click("#transcribe-go")
+        page.wait_for_selector("#words .word", timeout=60_000)
+        page.locator("#words .word", has_text="smooth").click()
+        page.keyboard.press("Control+A")
+        page.keyboard.type("rough")
+        page.fill("#edit-consent", STATEMENT)
+        page.click("#edit-go")
+        page.wait_for_selector("#edit-result", state="visible", timeout=180_000)
+        assert "the speaker's own voice" in (page.text_content("#edit-plan") or "")
+        assert len(provenance.ledger()) == 1
+        assert page.is_hidden("#error") and errors == []
+        page.screenshot(path=str(ARTIFACTS / "edit-consent.png"), full_page=True)

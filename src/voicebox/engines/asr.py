@@ -293,11 +293,16 @@ def heard_words(mono: np.ndarray, rate: int) -> list[str]:
     return spoken_words(transcribe_text(Audio(mono[None, :], rate)))
 
 
+def share_heard(wanted: list[str], heard: list[str]) -> float:
+    """The share of the `wanted` words among the `heard` ones (1.0 when none are wanted)."""
+    if not wanted:
+        return 1.0
+    found = set(heard)
+    return sum(w in found for w in wanted) / len(wanted)
+
+
 def heard_share(text: str, mono: np.ndarray, rate: int) -> float:
     """The share of `text`'s words that whisper hears in mono speech `mono` (1.0 for no words):
     how an edit checks that new words came out as words, not as a near miss ("milk" as "nook")."""
     wanted = spoken_words(text)
-    if not wanted:
-        return 1.0
-    heard = set(heard_words(mono, rate))
-    return sum(w in heard for w in wanted) / len(wanted)
+    return share_heard(wanted, heard_words(mono, rate)) if wanted else 1.0

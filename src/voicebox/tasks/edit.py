@@ -671,7 +671,7 @@ def chosen_engine(engine: str, consent_given: bool) -> str:
     nearest stock voice: bench/results/edit.json), else the stock voices; others are kept."""
     if engine != "auto":
         return engine
-    if not consent_given or not _infill_available():
+    if not consent_given:
         return "stock"
     try:
         _require_engine("voicebox")

@@ -170,8 +170,7 @@ class _Take:
         from .match import median_f0, semitones_between
 
         heard = asr.heard_words(self.window, self.rate)
-        wanted = asr.spoken_words(text)
-        self.heard = sum(w in set(heard) for w in wanted) / len(wanted) if wanted else 1.0
+        self.heard = asr.share_heard(asr.spoken_words(text), heard)
         self.errors = word_errors(asr.spoken_words(window_text), heard)
         n = self.window.shape[0]
         around = np.concatenate([self.window[: self.head], self.window[n - self.tail :]])
