@@ -16,7 +16,10 @@ heard should be the untouched sentence: its WER has no odd sentence for whisper'
 to fight, which a random replacement often makes. Writes bench/results/edit.json.
 
     flock /tmp/vb/cpu.lock env VOICEBOX_THREADS=1 .venv/bin/python bench/edit.py [--limit N]
-        [--edits N] [--respoken]
+        [--edits N] [--respoken] [--no-old] [--checkpoint NAME=FOLDER ...] [--any-word]
+
+Edits change a word for one that fits where it stands (SWAPS: noun for noun, adjective for
+adjective), the edits a person makes; `--any-word` gives the older nonsense-prone ones.
 """
 
 from __future__ import annotations
@@ -244,6 +247,137 @@ def summary(rows: list[dict]) -> dict:
 
 OLD_REV = "32c27af"  # the last commit with the embedding-only matcher (issue 12 item 2)
 REPLACEMENTS = ("garden", "yellow", "window", "morning", "silver", "river", "market", "letter")
+# The edits a person makes: a word changed for one that fits where it stands (noun for noun, same
+# number, an adjective for an adjective, a past tense for a past tense), so the edited sentence is
+# one a speaker could have said and whisper's language model is not fighting it. `--any-word` keeps
+# the older edits (any confident word for one of REPLACEMENTS).
+SWAPS = {
+    **dict.fromkeys(("man", "boy"), "woman"),
+    "woman": "man",
+    "men": "women",
+    "women": "men",
+    "girl": "boy",
+    "father": "mother",
+    "mother": "father",
+    "brother": "sister",
+    "sister": "brother",
+    "son": "daughter",
+    "daughter": "son",
+    "king": "queen",
+    "queen": "king",
+    "friend": "neighbour",
+    "day": "night",
+    "night": "day",
+    "morning": "night",
+    "evening": "afternoon",
+    "year": "month",
+    "years": "months",
+    "months": "years",
+    "week": "month",
+    "weeks": "days",
+    "days": "weeks",
+    "hour": "instant",
+    "hours": "minutes",
+    "minutes": "hours",
+    "house": "cottage",
+    "room": "hall",
+    "door": "gate",
+    "window": "door",
+    "garden": "field",
+    "field": "garden",
+    "road": "path",
+    "street": "road",
+    "city": "town",
+    "town": "city",
+    "river": "stream",
+    "sea": "lake",
+    "water": "milk",
+    "tree": "bush",
+    "trees": "bushes",
+    "horse": "mule",
+    "dog": "cat",
+    "cat": "dog",
+    "bird": "duck",
+    "book": "letter",
+    "letter": "note",
+    "table": "desk",
+    "chair": "bench",
+    "bed": "couch",
+    "hand": "foot",
+    "hands": "feet",
+    "head": "face",
+    "face": "head",
+    "eyes": "ears",
+    "heart": "mind",
+    "mind": "heart",
+    "voice": "tone",
+    "miles": "yards",
+    "feet": "yards",
+    "money": "gold",
+    "gold": "silver",
+    "silver": "gold",
+    "food": "bread",
+    "fire": "lamp",
+    "ship": "boat",
+    "boat": "ship",
+    "land": "ground",
+    "world": "country",
+    "country": "world",
+    "people": "children",
+    "children": "people",
+    "church": "school",
+    "school": "church",
+    "good": "fine",
+    "great": "large",
+    "little": "small",
+    "small": "little",
+    "large": "huge",
+    "big": "large",
+    "old": "aged",
+    "young": "youthful",
+    "long": "short",
+    "short": "long",
+    "new": "fresh",
+    "black": "white",
+    "white": "black",
+    "red": "blue",
+    "blue": "red",
+    "green": "brown",
+    "dark": "pale",
+    "cold": "warm",
+    "warm": "cold",
+    "happy": "glad",
+    "strange": "curious",
+    "poor": "rich",
+    "rich": "poor",
+    "beautiful": "lovely",
+    "quiet": "calm",
+    "said": "cried",
+    "looked": "glanced",
+    "walked": "ran",
+    "came": "went",
+    "went": "came",
+    "took": "grabbed",
+    "gave": "sent",
+    "told": "warned",
+    "two": "three",
+    "three": "four",
+    "four": "five",
+    "five": "six",
+    "six": "seven",
+    "ten": "twelve",
+    "first": "last",
+    "last": "first",
+    "second": "third",
+    "hundred": "thousand",
+    "thousand": "hundred",
+    "always": "never",
+    "never": "always",
+    "often": "seldom",
+    "slowly": "quickly",
+    "quickly": "slowly",
+    "very": "quite",
+}
 CONSENT = "Benchmark only: public corpus recordings, edited in memory to measure the model."
 
 
@@ -297,15 +431,18 @@ def _f0(audio: Audio) -> float:
     return median_f0(audio.mono(), audio.rate)
 
 
-def real_voices(limit: int) -> list[dict]:
+def real_voices(limit: int, need: int = 0) -> list[dict]:
     """A spread of real voices: per set, the lowest- and highest-pitched speakers (one recording of
-    4-16 s each), the LJ prompt, the highest prompt voice and a noisy VoiceBank+DEMAND recording."""
+    4-16 s each, with at least `need` words SWAPS has a substitute for), the LJ prompt, the highest
+    prompt voice and a noisy VoiceBank+DEMAND recording."""
     picked: list[dict] = []
 
     def by_speaker(folder: Path, take: tuple[str, ...]) -> None:
         first: dict[str, dict] = {}
         for row in _tsv(folder):
             if row["speaker"] in first or not (folder / row["file"]).is_file():
+                continue
+            if _swappable(row["text"]) < need:
                 continue
             audio = load(folder / row["file"])
             if 4.0 <= audio.duration <= 16.0:
@@ -325,7 +462,11 @@ def real_voices(limit: int) -> list[dict]:
             by_speaker(DATA / name, take)
     lj = DATA / "prompts_libritts_lj_aishell"
     for row in _tsv(lj):
-        if "ljspeech" in row["file"] and (lj / row["file"]).is_file():
+        if (
+            "ljspeech" in row["file"]
+            and (lj / row["file"]).is_file()
+            and _swappable(row["text"]) >= need
+        ):
             audio = load(lj / row["file"])
             picked.append(
                 {
@@ -367,18 +508,32 @@ def real_voices(limit: int) -> list[dict]:
     return picked
 
 
-def _target_words(src, n: int) -> list[str]:
-    """Up to `n` confidently heard, unique words of 4+ letters, the nearest the recording's middle
-    first, none next to another (each edit's neighbours are the recording's own words)."""
+def _target_words(src, n: int, any_word: bool = False) -> list[str]:
+    """Up to `n` confidently heard, unique words with a natural substitute (SWAPS; with `any_word`,
+    any of 4+ letters), the nearest the recording's middle first, none next to another (each edit's
+    neighbours are the recording's own words)."""
     keys = [normalize(w.text) for w in src.words]
     order = sorted(range(len(keys)), key=lambda i: abs(i - 0.5 * len(keys)))
     picked: list[int] = []
     for i in order:
         k = keys[i]
-        ok = len(k) >= 4 and keys.count(k) == 1 and src.words[i].probability >= 0.8
+        fits = len(k) >= 4 if any_word else k in SWAPS and _article_fits(keys, i, SWAPS[k])
+        ok = fits and keys.count(k) == 1 and src.words[i].probability >= 0.8
         if ok and "'" not in k and all(abs(i - j) > 2 for j in picked):
             picked.append(i)
     return [keys[i] for i in picked[:n]]
+
+
+def _article_fits(keys: list[str], i: int, new: str) -> bool:
+    """Whether `new` may stand at keys[i] after its article ("a" before a consonant, "an" a vowel)."""
+    if i == 0 or keys[i - 1] not in ("a", "an"):
+        return True
+    return (keys[i - 1] == "an") == (new[0] in "aeiou")
+
+
+def _swappable(text: str | None) -> int:
+    """How many distinct SWAPS words a transcript holds (recordings with more are picked first)."""
+    return len({normalize(w) for w in (text or "").split()} & SWAPS.keys())
 
 
 def _measure(
@@ -423,34 +578,44 @@ def _false_edits(run, audio: Audio, src, truth: str) -> dict:
 
 
 def compare_voice(
-    item: dict, n: int, old_run, model: bool, which: int = 0, src=None, same: bool = False
+    item: dict,
+    n: int,
+    old_run,
+    models: dict[str, str | None],
+    which: int = 0,
+    src=None,
+    same: bool = False,
+    any_word: bool = False,
 ) -> dict:
-    """One word (the `which`-th target) replaced by the old matcher, the new one and the model,
-    side by side; with `same`, replaced by itself (spoken anew: what is heard should be the
-    untouched sentence, with no odd word for whisper's language model to fight)."""
+    """One word (the `which`-th target) replaced by the old matcher (unless `old_run` is None), the
+    new one and the model (one column per checkpoint in `models`: column name → folder, None the
+    shipped one), side by side; with `same`, replaced by itself (spoken anew: what is heard should be
+    the untouched sentence, with no odd word for whisper's language model to fight)."""
     audio = item["audio"]
     src = src or transcribe(audio)
     row = {k: item[k] for k in ("set", "speaker", "pitch", "name")}
     row["duration"] = round(audio.duration, 2)
     row["speaker_f0"] = speaker_f0 = round(_f0(audio), 1)
-    targets = _target_words(src, which + 1)
+    targets = _target_words(src, which + 1, any_word)
     if len(targets) <= which:
-        row["skipped"] = "no confidently heard unique word"
+        row["skipped"] = "no confidently heard unique word with a substitute"
         return row
     word = targets[which]
     new = next(r for r in REPLACEMENTS[n % len(REPLACEMENTS) :] + REPLACEMENTS if r != word)
-    new = word if same else new
+    new = word if same else new if any_word else SWAPS[word]
     row["edit"] = [word, new]
     # The untouched recording measured the same way: whisper's re-reading of it against its own
     # transcript (the WER an edit is compared with: within 0.05 of it is the bar).
     row["untouched_wer"] = round(wer(src.text, asr.transcribe_text(audio)), 3)
     reference = speaker.embed(audio)
-    columns = {"old": old_run, "new": edit}
-    if model:
-        columns["model"] = lambda *a, **k: edit(
+    columns = {"old": old_run, "new": edit} if old_run is not None else {"new": edit}
+    for name in models:
+        columns[name] = lambda *a, **k: edit(
             *a, engine="voicebox", consent=provenance.Consent(CONSENT), **k
         )
     for name, run in columns.items():
+        if name in models:
+            _use_checkpoint(models[name])
         t = time.perf_counter()
         try:
             result = run(audio, replace=[(word, new)], source=src)
@@ -459,7 +624,7 @@ def compare_voice(
             continue
         row[name] = _measure(result, audio, reference, speaker_f0, new, word)
         row[name]["seconds"] = round(time.perf_counter() - t, 2)
-    if item.get("text"):
+    if item.get("text") and old_run is not None:
         row["true_transcript"] = {
             "old": _false_edits(old_run, audio, src, item["text"]),
             "new": _false_edits(edit, audio, src, item["text"]),
@@ -474,12 +639,22 @@ def compare_voice(
     return row
 
 
+def _use_checkpoint(folder: str | None) -> None:
+    """Point the model engine at `folder` (None: the shipped checkpoint) for the next column."""
+    if folder is None:
+        os.environ.pop("VOICEBOX_CHECKPOINT", None)
+    else:
+        os.environ["VOICEBOX_CHECKPOINT"] = folder
+
+
 def voice_summary(rows: list[dict]) -> dict:
     untouched = [r["untouched_wer"] for r in rows if "untouched_wer" in r]
     out: dict = (
         {"untouched": {"wer_mean": round(float(np.mean(untouched)), 3)}} if untouched else {}
     )
-    for col in ("old", "new", "model"):
+    columns = [c for c in ("old", "new") if any(c in r for r in rows)]
+    columns += sorted({c for r in rows for c in r if c.startswith("model")})
+    for col in columns:
         ok = [r[col] for r in rows if isinstance(r.get(col), dict) and "wer" in r[col]]
         if not ok:
             if any(col in r for r in rows):
@@ -517,6 +692,17 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=2, help="speakers per end of each eval set")
     parser.add_argument("--old-rev", default=OLD_REV, help="commit whose matcher is the OLD column")
     parser.add_argument("--no-model", action="store_true", help="leave out the model column")
+    parser.add_argument("--no-old", action="store_true", help="leave out the OLD matcher column")
+    parser.add_argument(
+        "--checkpoint",
+        action="append",
+        help="NAME=FOLDER: a model column per checkpoint, side by side (default: the shipped one)",
+    )
+    parser.add_argument(
+        "--any-word",
+        action="store_true",
+        help="the older edits: any confident word replaced by one of REPLACEMENTS",
+    )
     parser.add_argument("--edits", type=int, default=1, help="words replaced per recording")
     parser.add_argument(
         "--respoken", action="store_true", help="also one word per recording replaced by itself"
@@ -531,18 +717,27 @@ def main() -> None:
         "old_rev": args.old_rev,
         "threads": os.environ.get("VOICEBOX_THREADS", "1"),
     }
-    voices = real_voices(args.limit)
+    voices = real_voices(args.limit, 0 if args.any_word else args.edits)
     if not voices:
         print(f"no real speech under {DATA}; skipping real voices", file=sys.stderr)
-    old_run = old_edit(args.old_rev)
-    model = not args.no_model
+    old_run = None if args.no_old else old_edit(args.old_rev)
+    models: dict[str, str | None] = {}
+    if not args.no_model:
+        for spec in args.checkpoint or []:
+            name, _, folder = spec.rpartition("=")
+            models[f"model_{name or Path(folder).name}"] = folder
+        models = models or {"model": None}
     rows, respoken = [], []
     for n, item in enumerate(voices):
         src = transcribe(item["audio"])
         for which in range(args.edits):
-            rows.append(compare_voice(item, n + which, old_run, model, which, src))
+            rows.append(
+                compare_voice(item, n + which, old_run, models, which, src, any_word=args.any_word)
+            )
         if args.respoken:
-            respoken.append(compare_voice(item, n, old_run, model, 0, src, same=True))
+            respoken.append(
+                compare_voice(item, n, old_run, models, 0, src, same=True, any_word=args.any_word)
+            )
     result["voices"] = {"summary": voice_summary(rows), "recordings": rows}
     if respoken:
         result["respoken"] = {"summary": voice_summary(respoken), "recordings": respoken}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -114,6 +115,20 @@ def test_masks_cover_70_to_100_percent_of_real_frames(cfg):
     assert frac.min() >= 0.69 and frac.max() <= 1.0
     contiguous = [bool((torch.diff(row.int()) != 0).sum() <= 2) for row in m]
     assert 0.4 < sum(contiguous) / len(contiguous) < 1.0  # both spans and random frames occur
+
+
+def test_short_spans_mask_a_word_or_two_when_asked(cfg):
+    fm = torch.ones(400, 200, dtype=torch.bool)
+    g = torch.Generator().manual_seed(2)
+    default = span_or_random_mask(fm, cfg.model, torch.Generator().manual_seed(2))
+    short_cfg = dataclasses.replace(cfg.model, p_short_span=0.3)
+    m = span_or_random_mask(fm, short_cfg, g)
+    frac = m.sum(1).float() / 200
+    short = frac <= 0.25
+    assert 0.2 < short.float().mean() < 0.4  # about p_short_span of the items
+    assert frac[short].min() >= 0.03 and frac[~short].min() >= 0.69
+    assert all(int((torch.diff(row.int()) != 0).sum()) <= 2 for row in m[short])  # contiguous
+    assert (default.sum(1) >= 0.69 * 200).all()  # off by default: the paper's 70-100 % only
 
 
 def test_flow_matching_loss_falls_on_a_tiny_batch(cfg):

@@ -124,3 +124,27 @@ def test_word_errors_counts_substitutions_drops_and_additions():
     assert regenerate.word_errors(["a", "b", "c"], ["a", "x", "c"]) == 1
     assert regenerate.word_errors(["a", "b", "c"], ["a", "c"]) == 1
     assert regenerate.word_errors(["a", "b"], ["a", "b", "c", "d"]) == 2
+
+
+def test_whisper_judges_the_take_spliced_into_the_recording(monkeypatch):
+    """What is judged is what the edit will sound like: the recording's own samples around the
+    span (the model's re-rendering of them, here at another pitch, never ships)."""
+
+    def respeak(context, start, end, text=None, *, seed=None, **kwargs):
+        return Audio(window(context.duration, 0.0, context.duration, 330.0), RATE)
+
+    monkeypatch.setattr(voicebox.model, "respeak", respeak, raising=False)
+    judged: list[np.ndarray] = []
+
+    def heard_words(mono: np.ndarray, rate: int) -> list[str]:
+        judged.append(mono.copy())
+        return ["one", "two", "three"]
+
+    monkeypatch.setattr(asr, "heard_words", heard_words)
+    regenerate.regenerate_piece(recording, A, B, ["two"], WORDS)
+    lo, hi = int(0.15 * RATE), int(1.85 * RATE)  # the window: mid-gap before "one", after "three"
+    heard, own = judged[0], recording.samples[0, lo:hi]
+    assert heard.shape == own.shape
+    np.testing.assert_array_equal(heard[: A - lo], own[: A - lo])
+    np.testing.assert_array_equal(heard[B - lo :], own[B - lo :])
+    assert abs(median_f0(heard[A - lo + 400 : B - lo - 400], RATE) - 330.0) < 5.0  # the take

@@ -53,6 +53,11 @@ class ModelConfig:
     p_span: float = 0.7
     mask_min: float = 0.7
     mask_max: float = 1.0
+    # Editing masks a word or two inside seconds of context: a share of the items get a short span of
+    # short_min–short_max of their frames instead (0 keeps the paper's 70–100 % recipe only).
+    p_short_span: float = 0.0
+    short_min: float = 0.03
+    short_max: float = 0.25
     p_drop_context: float = 0.3  # whole context dropped (pure TTS)
     p_drop_phones: float = 0.1  # phones and context dropped together (the unconditional field)
 

@@ -40,12 +40,20 @@ def span_or_random_mask(
     frame_mask: torch.Tensor, cfg: ModelConfig, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """Frames to generate [B, T]: per item a contiguous span (prob p_span) or random frames, covering
-    mask_min–mask_max of its real frames; always within the real frames."""
+    mask_min–mask_max of its real frames; with prob p_short_span instead a contiguous span of
+    short_min–short_max of them (an edit's word or two); always within the real frames."""
     b, t = frame_mask.shape
     dev = frame_mask.device
     lengths = frame_mask.sum(1)
     frac = cfg.mask_min + (cfg.mask_max - cfg.mask_min) * torch.rand(b, generator=generator)
     use_span = torch.rand(b, generator=generator) < cfg.p_span
+    if cfg.p_short_span > 0:  # drawn only when asked, so older configs see the same masks
+        short = torch.rand(b, generator=generator) < cfg.p_short_span
+        short_frac = cfg.short_min + (cfg.short_max - cfg.short_min) * torch.rand(
+            b, generator=generator
+        )
+        frac = torch.where(short, short_frac, frac)
+        use_span = use_span | short
     pos = torch.arange(t)
     out = torch.zeros(b, t, dtype=torch.bool)
     for i in range(b):

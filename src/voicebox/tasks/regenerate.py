@@ -178,6 +178,20 @@ class _Take:
             median_f0(around, self.rate), median_f0(self.piece, self.rate)
         )
 
+    def spliced_into(self, ctx: Audio) -> _Take:
+        """This take with the recording's own samples around the span instead of the model's
+        re-rendering of them: what is judged is what the edit will sound like, seams included."""
+        orig = (
+            ctx.mono()
+            if ctx.rate == self.rate
+            else resample(ctx.mono()[None], ctx.rate, self.rate)[0]
+        )
+        orig = np.asarray(orig, dtype=np.float32)
+        b = max(self.head, orig.shape[0] - self.tail)
+        piece = splice(orig[None], self.head, b, self.piece[None], int(CROSSFADE_S * self.rate))[0]
+        window = np.concatenate([orig[: self.head], piece, orig[b:]])
+        return _Take(window, self.rate, self.head, orig.shape[0] - b)
+
     def in_register(self) -> np.ndarray:
         """The span's samples, moved back within PITCH_TOLERANCE_ST of its neighbours if further."""
         from .. import dsp
@@ -222,7 +236,7 @@ def _take(
     take = _Take(y, r16, head, tail)
     if take.piece.size == 0:
         raise EngineError("the voicebox model produced no audio for the span")
-    return take
+    return take.spliced_into(ctx)
 
 
 def check_span(audio: Audio, start: float, end: float, text: str | None = None) -> tuple[int, int]:
