@@ -148,3 +148,11 @@ def test_whisper_judges_the_take_spliced_into_the_recording(monkeypatch):
     np.testing.assert_array_equal(heard[: A - lo], own[: A - lo])
     np.testing.assert_array_equal(heard[B - lo :], own[B - lo :])
     assert abs(median_f0(heard[A - lo + 400 : B - lo - 400], RATE) - 330.0) < 5.0  # the take
+
+
+def test_each_take_is_reported_as_it_is_spoken(model, monkeypatch):
+    """A progress bar moves while the takes are spoken instead of sitting still for all of them."""
+    heard_only({1}, model, monkeypatch)
+    shares: list[float] = []
+    regenerate.regenerate_piece(recording, A, B, ["two"], WORDS, taken=shares.append)
+    assert shares == [pytest.approx(1 / 3), 1.0]  # take 0 missed, take 1 kept: done

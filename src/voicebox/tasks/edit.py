@@ -21,7 +21,7 @@ import difflib
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -750,16 +750,19 @@ def _heard_share(text: str, mono: np.ndarray, rate: int) -> float:
     return heard_share(text, mono, rate)
 
 
-def _infill_in_context(rec: Recording, words: list, a: int, b: int, new: str) -> np.ndarray:
+def _infill_in_context(
+    rec: Recording, words: list, a: int, b: int, new: str, taken: Callable[[float], None]
+) -> np.ndarray:
     """The samples replacing [a, b) when our Voicebox model speaks `new` there, with the recording
-    around the cut as its context (voice, room and prosody come from the context)."""
+    around the cut as its context (voice, room and prosody come from the context); `taken` hears
+    the share of the takes spoken so far."""
     from .regenerate import CONTEXT_S, regenerate_piece
 
     reach = int(CONTEXT_S * rec.rate)
     lo, hi = max(0, a - reach), min(rec.frames, b + reach)
     t0 = lo / rec.rate
     timed = [(w.text, w.start - t0, w.end - t0) for w in words]
-    return regenerate_piece(rec.excerpt(lo, hi), a - lo, b - lo, new.split(), timed)
+    return regenerate_piece(rec.excerpt(lo, hi), a - lo, b - lo, new.split(), timed, taken=taken)
 
 
 MERGE_GAP_S = 0.15
@@ -915,12 +918,20 @@ class _Voice:
     renditions: dict[int, _Rendition]
 
 
-def _render_span(rec: Recording, planned: Planned, i: int, engine: str, v: _Voice) -> np.ndarray:
-    """The samples replacing edit i's cut; fills in its step's voice, similarity, generated time."""
+def _render_span(
+    rec: Recording,
+    planned: Planned,
+    i: int,
+    engine: str,
+    v: _Voice,
+    taken: Callable[[float], None] = lambda share: None,
+) -> np.ndarray:
+    """The samples replacing edit i's cut; fills in its step's voice, similarity, generated time.
+    The model's takes of it are reported to `taken` as they are spoken (the share done)."""
     e, (a, b, lead, trail), step = planned.edits[i], planned.spans[i], planned.plan.steps[i]
     rate = rec.rate
     if e.new and engine == "voicebox":
-        joined = _infill_in_context(rec, planned.words, a, b, e.new)
+        joined = _infill_in_context(rec, planned.words, a, b, e.new, taken)
         step.voice, step.generated = "voicebox", round(joined.shape[1] / rate, 3)
         step.similarity = _likeness([joined.mean(axis=0)], v.target.embedding, rate)
         return joined
@@ -958,13 +969,15 @@ def render_edit(
     plan.candidates = m.candidates
     report(2, 4)
     v = _Voice(untouched, target, m, renditions)
-    patches, shift = [], 0
+    patches, shift, n = [], 0, len(planned.edits)
     for i, ((a, b, _, _), step) in enumerate(zip(planned.spans, plan.steps, strict=True)):
-        joined = _render_span(rec, planned, i, engine, v)
+        joined = _render_span(
+            rec, planned, i, engine, v, lambda share, i=i: report(2 + 2 * (i + share) / n, 4)
+        )
         step.out_start, step.out_end = (a + shift) / rate, (a + shift + joined.shape[1]) / rate
         patches.append(Patch(a, b, joined.astype(np.float32)))
         shift += joined.shape[1] - (b - a)
-        report(2 + 2 * (i + 1) / len(planned.edits), 4)
+        report(2 + 2 * (i + 1) / n, 4)
     spoke = [s for s in plan.steps if s.voice]
     plan.voice = spoke[0].voice if spoke else None
     plan.similarity = m.similarity

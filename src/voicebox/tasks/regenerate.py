@@ -7,6 +7,7 @@ text, and only the span's samples change — every sample outside it is the inpu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -99,11 +100,13 @@ def regenerate_piece(
     said: list[str] | None,
     words: list[TimedWord] | None = None,
     options: Options | None = None,
+    taken: Callable[[float], None] | None = None,
 ) -> np.ndarray:
     """The samples [channels, m] that replace audio[:, a:b]: the model speaks `said` (default: the
     words heard there) with CONTEXT_S of the recording on each side as its context, crossfaded in.
 
-    `words` are the recording's words with times (whisper is run on the neighbourhood when absent).
+    `words` are the recording's words with times (whisper is run on the neighbourhood when absent);
+    `taken` hears the share of the takes done after each (1.0 once one is kept), for a progress bar.
     """
     opts = options or Options()
     rate, n = audio.rate, audio.frames
@@ -127,6 +130,10 @@ def regenerate_piece(
             best = take
         if best.good:
             break
+        if taken is not None:
+            taken((k + 1) / max(1, opts.takes))
+    if taken is not None:
+        taken(1.0)
     assert best is not None
     piece, r16 = best.in_register(), best.rate
     if r16 != rate:
