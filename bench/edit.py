@@ -250,7 +250,8 @@ REPLACEMENTS = ("garden", "yellow", "window", "morning", "silver", "river", "mar
 # The edits a person makes: a word changed for one that fits where it stands (noun for noun, same
 # number, an adjective for an adjective, a past tense for a past tense), so the edited sentence is
 # one a speaker could have said and whisper's language model is not fighting it. `--any-word` keeps
-# the older edits (any confident word for one of REPLACEMENTS).
+# the older edits (any confident word for one of REPLACEMENTS). "little" is left out: "tried a little"
+# is an adverb there as often as not.
 SWAPS = {
     **dict.fromkeys(("man", "boy"), "woman"),
     "woman": "man",
@@ -329,7 +330,6 @@ SWAPS = {
     "school": "church",
     "good": "fine",
     "great": "large",
-    "little": "small",
     "small": "little",
     "large": "huge",
     "big": "large",
