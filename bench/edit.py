@@ -18,6 +18,10 @@ to fight, which a random replacement often makes. Writes bench/results/edit.json
     flock /tmp/vb/cpu.lock env VOICEBOX_THREADS=1 .venv/bin/python bench/edit.py [--limit N]
         [--edits N] [--respoken] [--no-old] [--checkpoint NAME=FOLDER ...] [--any-word]
 
+Seams: click_ratio is the largest sample step within 10 ms of a seam against the recording's
+99.9th-percentile step. It also finds the new word's own fricatives: above 1 can be an /s/ beside
+the seam, louder than the recording's (look at the samples before calling it a click).
+
 Edits change a word for one that fits where it stands (SWAPS: noun for noun, adjective for
 adjective), the edits a person makes; `--any-word` gives the older nonsense-prone ones.
 """
@@ -659,7 +663,12 @@ def compare_voice(
 
 
 def _use_checkpoint(folder: str | None) -> None:
-    """Point the model engine at `folder` (None: the shipped checkpoint) for the next column."""
+    """Point the model engine at `folder` (None: the shipped checkpoint) for the next column (the
+    loaded model is cached per name, so the cache is cleared when the folder changes)."""
+    from voicebox.model import sample
+
+    if os.environ.get("VOICEBOX_CHECKPOINT") != folder:
+        sample.load_models.cache_clear()
     if folder is None:
         os.environ.pop("VOICEBOX_CHECKPOINT", None)
     else:
