@@ -4,13 +4,13 @@ The training log's held-out loss uses the run's own masks, so runs with differen
 compared from their logs. Here every checkpoint is scored on the same held-out speakers, noise and
 masks, once per recipe: `paper` (a span or random frames covering 70-100 %, the Voicebox recipe),
 `short` (a contiguous 3-25 % span only: what an edit of a word or two asks) and `mixed` (a third
-short, configs/real-edit.yaml's). With only a few dozen held-out items the loss moves by more than
+short, configs/real-edit.yaml's). With only a handful of held-out items (8 in data/real-v1) the loss moves by more than
 the differences between checkpoints from one draw of noise and masks to the next, so each recipe is
 the mean over `--repeats` draws (the same draws for every checkpoint). EMA weights as shipped.
 Skips cleanly when the corpus is absent. Writes bench/results/held_out.json.
 
     .venv/bin/python bench/held_out.py --checkpoint session6=checkpoints/small \
-        --checkpoint session8=runs/real-v5 [--data data/real-v1] [--batches 8]
+        --checkpoint session8=runs/real-v5 [--data data/real-v1] [--repeats 5]
 """
 
 from __future__ import annotations

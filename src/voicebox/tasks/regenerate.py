@@ -100,7 +100,7 @@ def regenerate_piece(
     said: list[str] | None,
     words: list[TimedWord] | None = None,
     options: Options | None = None,
-    taken: Callable[[float], None] | None = None,
+    taken: Callable[[float], None] = lambda share: None,
 ) -> np.ndarray:
     """The samples [channels, m] that replace audio[:, a:b]: the model speaks `said` (default: the
     words heard there) with CONTEXT_S of the recording on each side as its context, crossfaded in.
@@ -122,18 +122,23 @@ def regenerate_piece(
     text = None if said is None else " ".join(said)
     context_text = " ".join(left + heard + right) or None
     best: _Take | None = None
+    own: np.ndarray | None = None  # the recording's window at the model's rate, for judging
     for k in range(max(1, opts.takes)):
         take = _take(ctx, a - lo, b - lo, text, context_text, opts, (opts.seed or 0) + k)
         if opts.takes > 1:
-            take.judge(text or " ".join(heard), " ".join(left + (said or heard) + right))
+            if own is None:
+                own = (
+                    ctx.mono()
+                    if ctx.rate == take.rate
+                    else resample(ctx.mono()[None], ctx.rate, take.rate)[0]
+                )
+            take.judge(text or " ".join(heard), " ".join(left + (said or heard) + right), own)
         if best is None or take.key > best.key:
             best = take
         if best.good:
             break
-        if taken is not None:
-            taken((k + 1) / max(1, opts.takes))
-    if taken is not None:
-        taken(1.0)
+        taken((k + 1) / max(1, opts.takes))
+    taken(1.0)
     assert best is not None
     piece, r16 = best.in_register(), best.rate
     if r16 != rate:
@@ -170,34 +175,23 @@ class _Take:
     def good(self) -> bool:
         return self.heard >= 1.0 and self.errors == 0 and self.excess == 0.0
 
-    def judge(self, text: str, window_text: str) -> None:
+    def judge(self, text: str, window_text: str, own: np.ndarray) -> None:
         """Whisper's hearing of the span's words (`text`) and of the window's (`window_text`), and
-        the span's pitch gap."""
+        the span's pitch gap, all with the take spliced into `own` (the recording's window at this
+        take's rate) instead of the model's re-rendering of it: what is judged is what ships."""
         from ..engines import asr
         from .match import median_f0, semitones_between
 
-        heard = asr.heard_words(self.window, self.rate)
+        own = np.asarray(own, dtype=np.float32)
+        b = max(self.head, own.shape[0] - self.tail)
+        piece = splice(own[None], self.head, b, self.piece[None], int(CROSSFADE_S * self.rate))[0]
+        heard = asr.heard_words(np.concatenate([own[: self.head], piece, own[b:]]), self.rate)
         self.heard = asr.share_heard(asr.spoken_words(text), heard)
         self.errors = word_errors(asr.spoken_words(window_text), heard)
-        n = self.window.shape[0]
-        around = np.concatenate([self.window[: self.head], self.window[n - self.tail :]])
+        around = np.concatenate([own[: self.head], own[b:]])
         self.gap_st = semitones_between(
             median_f0(around, self.rate), median_f0(self.piece, self.rate)
         )
-
-    def spliced_into(self, ctx: Audio) -> _Take:
-        """This take with the recording's own samples around the span instead of the model's
-        re-rendering of them: what is judged is what the edit will sound like, seams included."""
-        orig = (
-            ctx.mono()
-            if ctx.rate == self.rate
-            else resample(ctx.mono()[None], ctx.rate, self.rate)[0]
-        )
-        orig = np.asarray(orig, dtype=np.float32)
-        b = max(self.head, orig.shape[0] - self.tail)
-        piece = splice(orig[None], self.head, b, self.piece[None], int(CROSSFADE_S * self.rate))[0]
-        window = np.concatenate([orig[: self.head], piece, orig[b:]])
-        return _Take(window, self.rate, self.head, orig.shape[0] - b)
 
     def in_register(self) -> np.ndarray:
         """The span's samples, moved back within PITCH_TOLERANCE_ST of its neighbours if further."""
@@ -243,7 +237,7 @@ def _take(
     take = _Take(y, r16, head, tail)
     if take.piece.size == 0:
         raise EngineError("the voicebox model produced no audio for the span")
-    return take.spliced_into(ctx)
+    return take
 
 
 def check_span(audio: Audio, start: float, end: float, text: str | None = None) -> tuple[int, int]:
