@@ -88,28 +88,14 @@ def parse_vocoders(specs: list[str] | None) -> dict[str, tuple[str, Callable]]:
     return out
 
 
-def native_mel(audio: Audio) -> torch.Tensor:
-    """The universal HiFi-GAN's own 22.05 kHz log-mel of a clip [80, T] (n_fft 1024, hop 256, 80
-    bands to 8 kHz, natural log, floor 1e-5): the features it was trained on."""
-    import librosa
-
-    from voicebox.audio import resample
-
-    y = torch.from_numpy(resample(audio.samples, audio.rate, 22_050)[0].astype(np.float32))
-    y = torch.nn.functional.pad(y[None, None], (384, 384), mode="reflect")[0]
-    window = torch.hann_window(1024)
-    spec = torch.stft(y, 1024, 256, 1024, window, center=False, return_complex=True).abs()[0]
-    bank = librosa.filters.mel(sr=22_050, n_fft=1024, n_mels=80, fmin=0, fmax=8000)
-    return torch.log(torch.clamp(torch.from_numpy(bank) @ spec, min=1e-5))
-
-
 def native_copy(audio: Audio) -> np.ndarray:
     """The universal HiFi-GAN on its own log-mel of the clip (native_mel), as 16 kHz samples."""
     from voicebox.audio import resample
-    from voicebox.model.hifigan import generator
+    from voicebox.model.hifigan import generator, native_mel
 
     with torch.inference_mode():
-        wave = generator()(native_mel(audio)[None]).reshape(1, -1).numpy()
+        mel = native_mel(audio.samples[0], audio.rate).T[None]
+        wave = generator()(mel).reshape(1, -1).numpy()
     return resample(wave, 22_050, MEL.rate)[0]
 
 

@@ -1,6 +1,7 @@
-"""A learned mel adapter for the universal HiFi-GAN, measured against the fixed one (not shipped yet).
+"""Learned mel adapters for the universal HiFi-GAN, measured against the fixed one.
 
 Usage: .venv/bin/python bench/vocoder_adapter.py [--context 3] [--ridge 100] [--limit 10]
+       [--adapter NAME=FILE ...]
 
 The fixed adapter (model/hifigan.py: resample frames 62.5 -> 86.13 per second, add the filterbanks'
 gain ratio) leaves our 64 ms-window features far from the 46 ms-window log-mels the vocoder was
@@ -8,8 +9,10 @@ trained on. This fits, in closed form, a ridge regression from `--context` adapt
 to the vocoder's own log-mel of the same audio, on the training sets only (librispeech clean-100,
 300 Common Voice clips), then scores held-out log-mel L1 and copy-synthesis of the eval sets
 (bench/vocoder.py's real_bench: WER, DNSMOS, similarity) with the fixed and the learned adapter side
-by side in one run. Writes bench/results/vocoder_adapter.json and the weights to
-runs/vocoder-adapter/ridge.npy; skips cleanly when the shared data folder is absent.
+by side in one run, with each `--adapter` network (model/mel_adapter.py, fitted by
+`voicebox train-adapter`; by default the shipped checkpoints/small/hifigan_adapter.pt). Writes
+bench/results/vocoder_adapter.json and the ridge weights to runs/vocoder-adapter/ridge.npy; skips
+cleanly when the shared data folder is absent.
 """
 
 from __future__ import annotations
@@ -28,19 +31,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from vocoder import SPEECH, clips, native_mel, real_bench  # noqa: E402
-from voicebox.audio import load, resample  # noqa: E402
-from voicebox.model.features import MEL, audio_to_mel  # noqa: E402
+from vocoder import SPEECH, clips, real_bench  # noqa: E402
+from voicebox.audio import resample  # noqa: E402
+from voicebox.model.features import MEL  # noqa: E402
 from voicebox.model.hifigan import RATE, adapt, generator, load_hifigan  # noqa: E402
+from voicebox.model.mel_adapter import load_adapter  # noqa: E402
+from voicebox.model.training.adapter import pair  # noqa: E402
 
-
-def pair(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(fixed-adapted features, the vocoder's own log-mel) of one clip, frame-aligned [T, 80]."""
-    audio = load(path, rate=MEL.rate, mono=True)
-    x = adapt(audio_to_mel(audio)).numpy()
-    y = native_mel(audio).T.numpy()
-    n = min(len(x), len(y))
-    return x[:n], y[:n]
+SHIPPED = ROOT / "checkpoints" / "small" / "hifigan_adapter.pt"
 
 
 def context(x: np.ndarray, k: int) -> np.ndarray:
@@ -82,6 +80,9 @@ def main() -> None:
     parser.add_argument("--context", type=int, default=3, help="frames either side")
     parser.add_argument("--ridge", type=float, default=100.0)
     parser.add_argument("--limit", type=int, default=10, help="clips per real eval set")
+    parser.add_argument(
+        "--adapter", action="append", help="NAME=FILE of a fitted adapter network (repeatable)"
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "vocoder_adapter.json"))
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("VOICEBOX_THREADS", "2")))
@@ -96,19 +97,31 @@ def main() -> None:
     out_w = ROOT / "runs" / "vocoder-adapter" / "ridge.npy"
     out_w.parent.mkdir(parents=True, exist_ok=True)
     np.save(out_w, weights)
-    l1 = {"fixed": [], "learned": []}
+    specs = args.adapter or ([f"network={SHIPPED}"] if SHIPPED.is_file() else [])
+    networks = {name: file for name, _, file in (a.rpartition("=") for a in specs)}
+    l1: dict[str, list[float]] = {"fixed": [], "learned": [], **{n: [] for n in networks}}
+    nets = {name: load_adapter(file) for name, file in networks.items()}
     for _, path, _ in clips(args.limit):
         x, y = pair(path)
         l1["fixed"].append(float(np.abs(x - y).mean()))
         l1["learned"].append(float(np.abs(context(x, args.context) @ weights - y).mean()))
+        for name, net in nets.items():
+            with torch.inference_mode():
+                out = net(torch.from_numpy(x).T[None])[0].T.numpy()
+            l1[name].append(float(np.abs(out - y).mean()))
     vocoders = {
         "hifigan_fixed": ("fixed adapter, bf16", load_hifigan(bf16=True)),
         "hifigan_learned": ("ridge adapter, bf16", learned_vocoder(weights, args.context)),
+        **{
+            f"hifigan_{name}": (f"{file}, bf16", load_hifigan(bf16=True, adapter=file))
+            for name, file in networks.items()
+        },
     }
     result = {
         "what": "copy-synthesis through the universal HiFi-GAN: fixed vs learned mel adapter",
         "command": " ".join(sys.argv),
         "train_clips": len(files),
+        "adapters": networks,
         "held_out_log_mel_l1": {k: round(float(np.mean(v)), 4) for k, v in l1.items()},
         "real": real_bench(["original", *vocoders], vocoders, args.limit, 0),
     }

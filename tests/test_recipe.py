@@ -138,3 +138,38 @@ def test_hifigan_bf16_stays_close_to_fp32():
     drift = float((log_mel(full) - log_mel(half)).abs().mean())
     copy_error = float((log_mel(full) - mel[: log_mel(full).shape[0]]).abs().mean())
     assert drift < 0.25 * copy_error
+
+
+def test_shipped_mel_adapter_brings_our_features_near_the_vocoders_own(tmp_path):
+    import torch
+
+    from voicebox.model.hifigan import adapter_beside
+    from voicebox.model.mel_adapter import load_adapter
+    from voicebox.model.training.adapter import pair
+
+    path = adapter_beside()
+    assert path is not None, "the default checkpoint ships hifigan_adapter.pt"
+    audio = synthesise(TEXTS[1])  # a bundled voice: never in the adapter's training speech
+    sf.write(tmp_path / "u.flac", audio.samples[0], audio.rate)
+    x, y = pair(tmp_path / "u.flac")
+    with torch.inference_mode():
+        out = load_adapter(path)(torch.from_numpy(x).T[None])[0].T.numpy()
+    fixed, learned = np.abs(x - y).mean(), np.abs(out - y).mean()
+    assert learned < 0.6 * fixed, (learned, fixed)
+
+
+def test_adapter_fit_resumes_and_the_vocoder_takes_it(tmp_path, hifigan_vocode):
+    from voicebox.model import hifigan
+    from voicebox.model.training.adapter import train_adapter
+
+    speech = _fake_speech(tmp_path / "speech", ("train_commonvoice_en100", "train_speechocean762"))
+    lines: list[str] = []
+    run, out = tmp_path / "run", tmp_path / "adapter.pt"
+    first = train_adapter(speech, run, out, steps=4, batch=2, log_every=2, echo=lines.append)
+    assert first["steps"] == 4 and (run / "pairs.npz").is_file() and out.is_file()
+    meta = train_adapter(speech, run, out, steps=6, batch=2, log_every=2, echo=lines.append)
+    assert "resumed at step 4" in lines and meta["steps"] == 6
+    assert [r["step"] for r in meta["log"]] == [2, 4, 6]
+    mel = audio_to_mel(Audio(synthesise(TEXTS[0]).to_rate(MEL.rate).mono()[None], MEL.rate))
+    y = hifigan.load_hifigan(adapter=out)(mel)
+    assert y.shape == hifigan_vocode(mel).shape and np.isfinite(y).all()

@@ -200,6 +200,7 @@ def test_batch_clean_in_a_terminal(work):
         ["--help"],
         ["data", "--help"],
         ["train", "--help"],
+        ["train-adapter", "--help"],
         ["serve", "--help"],
         ["infill", "--help"],
     ],

@@ -61,6 +61,35 @@ def train(
         err.print(f"{summary['part']}: step {summary['step']}, checkpoints in {summary['out']}")
 
 
+@app.command("train-adapter")
+def train_adapter(
+    out: Path = typer.Option(
+        Path("checkpoints/small/hifigan_adapter.pt"), "--out", help="Adapter file to write."
+    ),
+    run: Path = typer.Option(
+        Path("runs/hifigan-adapter"), "--run", help="Work folder (cached pairs, resumable state)."
+    ),
+    speech: Path | None = typer.Option(
+        None, "--speech", help="Speech data folder (../shared/data/speech)."
+    ),
+    steps: int = typer.Option(6000, "--steps", help="Optimiser steps."),
+    threads: int = typer.Option(2, "--threads", help="Torch threads."),
+    workers: int = typer.Option(2, "--workers", help="Processes computing the feature pairs."),
+) -> None:
+    """Fit the HiFi-GAN mel adapter on the shared train_* speech (resumes an interrupted run)."""
+    from ..model.training.adapter import train_adapter as fit
+    from ..model.training.augment import SHARED
+
+    folder = speech or SHARED / "speech"
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no speech data folder (see ../shared/data/README.md)")
+    meta = fit(folder, run, out, steps=steps, workers=workers, threads=threads, echo=err.print)
+    err.print(
+        f"wrote {out}: held-out log-mel L1 {meta['held_out_l1']} "
+        f"(fixed adapter {meta['held_out_l1_fixed_adapter']})"
+    )
+
+
 def _parse_mask(spec: list[str]) -> list[tuple[float, float]]:
     ranges = []
     for item in spec:

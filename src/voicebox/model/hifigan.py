@@ -17,6 +17,7 @@ import io
 import json
 import logging
 import math
+import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -88,6 +89,20 @@ def adapt(mel: torch.Tensor) -> torch.Tensor:
     return m + GAIN_SHIFT
 
 
+def native_mel(samples: np.ndarray, rate: int) -> torch.Tensor:
+    """The vocoder's own log-mel of mono `samples` [n] at `rate` (resampled to 22.05 kHz): [T', 80],
+    n_fft 1024, hop 256, 80 bands to 8 kHz, natural log, floor 1e-5, padded as in its training."""
+    import librosa
+
+    y = torch.from_numpy(resample(samples[None], rate, RATE)[0].astype(np.float32))
+    y = F.pad(y[None, None], (384, 384), mode="reflect")[0]
+    spec = torch.stft(
+        y, 1024, HOP, 1024, torch.hann_window(1024), center=False, return_complex=True
+    ).abs()[0]
+    bank = librosa.filters.mel(sr=RATE, n_fft=1024, n_mels=MEL.n_mels, fmin=0, fmax=8000)
+    return torch.log(torch.clamp(torch.from_numpy(bank) @ spec, min=1e-5)).T
+
+
 ONNX_NAME = "hifigan-universal-v1.onnx"
 
 
@@ -126,16 +141,25 @@ def _onnx_session(net: torch.nn.Module, which: str):  # noqa: ANN202 - onnxrunti
 
 
 def load_hifigan(
-    which: str = "universal", onnx: bool = True, bf16: bool | None = None
+    which: str = "universal",
+    onnx: bool = True,
+    bf16: bool | None = None,
+    adapter: str | os.PathLike[str] | None = None,
 ) -> Callable[[torch.Tensor | np.ndarray], np.ndarray]:
     """A vocoder function mel [T, 80] (ours) -> 16 kHz samples [(T-1)*hop], like the others.
 
     `bf16` (default: where the CPU has bf16 kernels, unless VOICEBOX_BF16=0) runs the generator in
     torch under bf16 autocast, which measured faster than ONNX fp32 (RTF 0.20 vs 0.33 on one thread)
-    at the same copy-synthesis scores (bench/vocoder.py)."""
+    at the same copy-synthesis scores (bench/vocoder.py). `adapter` is a learned mel adapter file
+    (model/mel_adapter.py) applied after the fixed one; None keeps the fixed adapter alone."""
     from .network import bf16_supported
 
     net = generator(which)
+    bridge = None
+    if adapter is not None:
+        from .mel_adapter import load_adapter
+
+        bridge = load_adapter(adapter)
     if bf16 is None:
         bf16 = bf16_supported("cpu") and env("bf16", "1") != "0"
     session = _onnx_session(net, which) if onnx and not bf16 else None
@@ -147,6 +171,8 @@ def load_hifigan(
         )
         m = m.float().reshape(-1, MEL.n_mels)
         x = adapt(m).T[None].contiguous()
+        if bridge is not None:
+            x = bridge(x).contiguous()
         if session is not None:
             wave = session.run(None, {"mel": x.numpy()})[0][0, 0].astype(np.float32)
         elif bf16:
@@ -160,6 +186,19 @@ def load_hifigan(
         return np.clip(out, -1.0, 1.0).astype(np.float32)
 
     return vocode
+
+
+def adapter_beside(folder: str | os.PathLike[str] | None = None) -> Path | None:
+    """The learned mel adapter shipped in a checkpoint folder (default: the one the model uses),
+    or None where there is none (the fixed adapter alone)."""
+    from .checkpoint import find
+    from .mel_adapter import FILE_NAME
+
+    try:
+        path = Path(folder or find()) / FILE_NAME
+    except NotReadyError:
+        return None
+    return path if path.is_file() else None
 
 
 def available() -> bool:

@@ -57,7 +57,7 @@ def _vocoder(folder: str) -> tuple[Callable[[torch.Tensor], np.ndarray], str]:
     if choice and choice not in VOCODERS:
         raise InputError(f"VOICEBOX_VOCODER={choice!r}: choose one of {', '.join(VOCODERS)}")
     if choice in ("", "hifigan") and hifigan.available():
-        return hifigan.load_hifigan(), "hifigan"
+        return hifigan.load_hifigan(adapter=hifigan.adapter_beside(folder)), "hifigan"
     if choice in ("", "hifigan", "checkpoint"):
         neural = load_vocoder(folder)
         if neural is not None:

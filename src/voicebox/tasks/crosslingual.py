@@ -130,9 +130,9 @@ def nearest_native(target: match.Speaker, lang: str) -> match.VoiceSpec:
 
 @functools.cache
 def _vocoder() -> Callable[[np.ndarray], np.ndarray]:
-    from ..model.hifigan import load_hifigan
+    from ..model.hifigan import adapter_beside, load_hifigan
 
-    return load_hifigan()
+    return load_hifigan(adapter=adapter_beside())
 
 
 def warp(x: np.ndarray, rate: int, factor: float) -> np.ndarray:
