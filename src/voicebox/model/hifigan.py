@@ -2,10 +2,12 @@
 
 The generator was trained on LibriTTS + VCTK + LJ Speech at 22.05 kHz (80 mels, n_fft 1024, hop 256,
 0–8 kHz, natural log), so it knows hundreds of real voices, which our own small vocoder never heard.
-Our features cover the same 0–8 kHz in 80 mel bands at 62.5 frames/s; an adapter resamples them in
-time to 86.13 frames/s and adds the two filterbanks' gain ratio (22.05/16 more FFT bins per band).
-The model keeps its feature space (no retraining for the vocoder) and the shipped small vocoder and
-Griffin-Lim stay as fallbacks. bench/vocoder.py measures the choice.
+Our features cover the same 0–8 kHz in 80 mel bands at 62.5 frames/s; a fixed adapter resamples them
+in time to 86.13 frames/s and adds the two filterbanks' gain ratio (22.05/16 more FFT bins per band),
+then a learned one (model/mel_adapter.py, shipped beside the checkpoint) maps them to the vocoder's own
+log-mel (our 64 ms window smears what its 46 ms one resolves). The model keeps its feature space (no
+retraining for the vocoder) and the shipped small vocoder and Griffin-Lim stay as fallbacks.
+bench/vocoder.py and bench/vocoder_adapter.py measure the choice.
 """
 
 from __future__ import annotations
