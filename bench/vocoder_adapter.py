@@ -9,7 +9,7 @@ trained on. This fits, in closed form, a ridge regression from `--context` adapt
 to the vocoder's own log-mel of the same audio, on the training sets only (librispeech clean-100,
 300 Common Voice clips), then scores held-out log-mel L1 and copy-synthesis of the eval sets
 (bench/vocoder.py's real_bench: WER, DNSMOS, similarity) with the fixed and the learned adapter side
-by side in one run, with each `--adapter` network (model/mel_adapter.py, fitted by
+by side in one run, with the vocoder on its own mels (the ceiling) and each `--adapter` network (model/mel_adapter.py, fitted by
 `voicebox train-adapter`; by default the shipped checkpoints/small/hifigan_adapter.pt). Writes
 bench/results/vocoder_adapter.json and the ridge weights to runs/vocoder-adapter/ridge.npy; skips
 cleanly when the shared data folder is absent.
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from vocoder import SPEECH, clips, real_bench  # noqa: E402
+from vocoder import SPEECH, clips, native_copy, real_bench  # noqa: E402
 from voicebox.audio import resample  # noqa: E402
 from voicebox.model.features import MEL  # noqa: E402
 from voicebox.model.hifigan import RATE, adapt, generator, load_hifigan  # noqa: E402
@@ -116,6 +116,7 @@ def main() -> None:
             f"hifigan_{name}": (f"{file}, bf16", load_hifigan(bf16=True, adapter=file))
             for name, file in networks.items()
         },
+        "hifigan_native": ("on its own 22.05 kHz mels: what an adapter can reach", native_copy),
     }
     result = {
         "what": "copy-synthesis through the universal HiFi-GAN: fixed vs learned mel adapter",
