@@ -296,3 +296,42 @@ def test_page_edit_with_consent_speaks_in_the_speakers_voice(model, wav, tmp_pat
         assert len(provenance.ledger()) == 1
         assert page.is_hidden("#error") and errors == []
         page.screenshot(path=str(ARTIFACTS / "edit-consent.png"), full_page=True)
+
+
+# ---------------------------------------------------------------- read --like takes read's flags
+
+
+def test_cli_read_like_honours_speed_and_loudness_and_refuses_a_stock_voice(wav, tmp_path):
+    """The shipped model (the tiny one's untrained durations hardly scale)."""
+    import pyloudnorm
+
+    from voicebox.cli import app
+
+    runner = CliRunner()
+    text = "Hello there, my friend. We walked along the quiet river for a long time."
+    base = ["read", text, "--like", str(wav), "--consent", STATEMENT]
+    base += ["--ref-text", SENTENCE, "--nfe", "2", "--seed", "3"]
+    plain, fast = tmp_path / "plain.wav", tmp_path / "fast.wav"
+    for out, extra in ((plain, []), (fast, ["--speed", "2", "--loudness", "-20"])):
+        run = runner.invoke(app, [*base, *extra, "-o", str(out)])
+        assert run.exit_code == 0, (run.output, run.exception)
+    x, rate = sf.read(fast)
+    assert pyloudnorm.Meter(rate).integrated_loudness(x) == pytest.approx(-20.0, abs=0.5)
+    ratio = sf.info(fast).duration / sf.info(plain).duration
+    assert 0.4 < ratio < 0.65, ratio  # the model's phones (and pauses) at twice the rate
+    picked = runner.invoke(app, [*base, "--voice", "heart", "-o", str(tmp_path / "v.wav")])
+    assert isinstance(picked.exception, InputError) and "--like" in str(picked.exception)
+
+
+def test_read_like_pitch_moves_the_voice_keeps_timings_and_stays_marked(recording):
+    from voicebox import dsp
+    from voicebox.tasks.read import SentenceTiming, Speech, _shifted
+
+    speech = Speech(recording, [SentenceTiming(SENTENCE, 0.0, recording.duration)], "voicebox")
+    shifted = _shifted(speech, -4.0)
+    x = shifted.audio.samples[0]
+    assert x.size == recording.frames and shifted.sentences[0].end == recording.duration
+    before = dsp.median_f0(recording.samples[0], recording.rate)
+    moved = 12 * np.log2(dsp.median_f0(x, recording.rate) / before)
+    assert moved == pytest.approx(-4.0, abs=0.6), moved
+    assert provenance.detect(shifted.audio).marked

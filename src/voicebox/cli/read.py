@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,7 @@ PREVIEW_TEXT = {
 
 
 @app.command()
-@task_options(ReadLikeOptions, exclude=("lang",), into="like_options")
+@task_options(ReadLikeOptions, exclude=("lang", "speed", "pitch"), into="like_options")
 @task_options(ReadOptions)
 def read(
     text: str | None = typer.Argument(None, help="Text to read; '-' reads standard input."),
@@ -79,16 +79,19 @@ def read(
     if engine not in ENGINES:
         raise InputError(f"unknown engine '{engine}'; use one of {', '.join(ENGINES)}")
     if engine == "voicebox":
+        if options.voice is not None or options.blend is not None:
+            raise InputError("--voice and --blend pick a bundled voice; --like reads in REF's own")
         _read_like(
             source,
             out,
             subtitles,
             timings,
             like,
-            like_options,
+            replace(like_options, speed=options.speed, pitch=options.pitch),
             variations,
             (consent, consent_file, consent_audio),
             lang=options.lang,
+            loudness=loudness,
         )
         return
     if consent is not None or consent_file is not None or consent_audio is not None:
@@ -197,11 +200,14 @@ def _read_like(
     variations: int,
     consent: tuple[str | None, Path | None, Path | None] = (None, None, None),
     lang: str | None = None,
+    loudness: float | None = None,
 ) -> None:
     """`read --engine voicebox --like REF`: zero-shot reading in REF's voice, N variations;
-    text in another language than English is read by its nearest native voice re-voiced."""
+    text in another language than English is read by its nearest native voice re-voiced.
+    `loudness` levels each reading (LUFS, true peak under -1 dBTP) before it is written."""
     from .. import provenance
     from ..audio import atomic_path
+    from ..dsp import check_target
     from ..model.checkpoint import find
     from ..safety import accept_reference, refuse_overwrite
     from ..tasks.crosslingual import route_language
@@ -213,6 +219,8 @@ def _read_like(
         raise InputError("--engine voicebox writes files; give -o OUT.wav")
     if not 1 <= variations <= 16:
         raise InputError("--variations must be between 1 and 16")
+    if loudness is not None:
+        check_target(loudness)
     paths = variation_paths(out, variations)
     subs = variation_paths(str(subtitles), variations) if subtitles is not None else None
     times = variation_paths(str(timings), variations) if timings is not None else None
@@ -246,9 +254,22 @@ def _read_like(
                 progress=bar,
                 consent=granted,
                 lang=target,
+                speed=opts.speed,
+                pitch=opts.pitch,
             )
         if speech.route:
             err.print(speech.route, highlight=False)
+        if loudness is not None:
+            from ..audio import Audio
+            from ..dsp import level
+
+            levelled, got = level(speech.audio.samples, speech.audio.rate, loudness)
+            speech.audio = Audio(levelled, speech.audio.rate)
+            if got.loudness is not None:
+                err.print(
+                    f"{path}: loudness {got.loudness:.1f} LUFS (asked {loudness:g})",
+                    highlight=False,
+                )
         granted = speech.consent or granted  # one ledger record for every variation
         speech.save(path)  # the audio and its provenance sidecar with the consent record
         if subs is not None:

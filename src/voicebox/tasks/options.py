@@ -97,6 +97,10 @@ class ReadLikeOptions(TaskOptions):
         "as ja (default: detected from the text).",
     )
     seed: int | None = option(None, "Fix the result: the same seed reads the same way.", ge=0)
+    speed: float = option(1.0, "Speaking rate (0.25-4).", ge=MIN_SPEED, le=MAX_SPEED)
+    pitch: float = option(
+        0.0, "Pitch shift in semitones (-12..12).", unit="semitones", ge=-MAX_PITCH, le=MAX_PITCH
+    )
     nfe: int = option(16, "Model steps: fewer is faster, more is cleaner (8-32).", ge=1, le=64)
     guidance: float = option(GUIDANCE, "Classifier-free guidance strength.", ge=0.0, le=10.0)
 

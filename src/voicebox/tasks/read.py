@@ -20,7 +20,7 @@ from .. import dsp, provenance, subtitles
 from ..audio import Audio
 from ..engines import tts
 from ..errors import InputError
-from ..model.config import GUIDANCE
+from ..model.config import DURATION_SCALE, GUIDANCE
 from ..progress import Progress
 from ..text import Sentence, guess_language, has_words, iter_sentences, normalize, sentences
 
@@ -563,8 +563,7 @@ def _speak(
     progress: Progress | None,
     total: int,
 ) -> Iterator[tuple[Audio, SentenceTiming]]:
-    if not np.isfinite(pitch) or abs(pitch) > MAX_PITCH:
-        raise InputError(f"pitch must be between -{MAX_PITCH:g} and {MAX_PITCH:g} semitones")
+    check_pitch(pitch)
     check_speed(speed)
     tempo = Tempo(voice, speed, lang)
     offset = 0.0
@@ -723,11 +722,15 @@ def read_like(
     *,
     consent: provenance.Consent | provenance.ConsentRecord | None,
     lang: str | None = None,
+    speed: float = 1.0,
+    pitch: float = 0.0,
 ) -> Speech:
     """Read `text` in the voice of `reference` (3–10 s of speech, or a file), sentence by
     sentence. English is read by our Voicebox model (zero-shot: the reference is the prompt, only
     the new words are generated); another language (`lang`, else the text's own) by its nearest
     native voice re-voiced towards the reference (tasks/crosslingual.py; Speech.route says how).
+    `speed` scales the generated phones and pauses (the model's own durations, not a stretch);
+    `pitch` moves the speaker's voice by semitones after it is spoken (PSOLA, formants kept).
 
     `consent` is required: the speaker's `provenance.Consent` (recorded in the ledger, and in the
     returned Speech's `consent`, once the reference is accepted), or a record from an earlier call
@@ -738,9 +741,12 @@ def read_like(
     from ..safety import accept_reference
     from . import crosslingual
 
+    check_speed(speed)
+    check_pitch(pitch)
     target = crosslingual.route_language(text, lang)  # InputError naming the languages that work
     if target != "en":
-        return _read_across(text, reference, reference_text, target, progress, consent)
+        speech = _read_across(text, reference, reference_text, target, progress, consent, speed)
+        return _shifted(speech, pitch)
     find(None, "audio")  # NotReadyError (one line) before any work when no model is trained
     provenance.check_consent(consent)  # cheap: refuse before any work
     items = sentences(text, "en")
@@ -755,9 +761,11 @@ def read_like(
         reference_text = transcribe_text(reference)  # once, not once per sentence
     chunks, timings, rate, offset = [], [], 0, 0.0
     for index, (sentence, pause) in enumerate(_paced(items)):
-        audio = _zero_shot(sentence.spoken, reference, reference_text, seed, index, nfe, guidance)
+        audio = _zero_shot(
+            sentence.spoken, reference, reference_text, seed, index, nfe, guidance, speed
+        )
         rate = audio.rate
-        gap = np.zeros(int(pause * rate), np.float32)
+        gap = np.zeros(int(pause / speed * rate), np.float32)
         start = offset + gap.size / rate
         end = start + audio.frames / rate
         words = word_times(sentence.spoken, start, end, "en")
@@ -766,17 +774,34 @@ def read_like(
         offset = end
         if progress:
             progress(index + 1, len(items))
-    return Speech(Audio(np.concatenate(chunks), rate), timings, "voicebox", record)
+    speech = Speech(Audio(np.concatenate(chunks), rate), timings, "voicebox", record)
+    return _shifted(speech, pitch)
+
+
+def _shifted(speech: Speech, pitch: float) -> Speech:
+    """`speech` with its pitch moved by `pitch` semitones (same length, so the timings hold),
+    marked again: the shift blurs the mark the reading carried."""
+    if not pitch:
+        return speech
+    x = shift_pitch(speech.audio.samples[0], speech.audio.rate, pitch)
+    speech.audio = provenance.mark(Audio(x[None], speech.audio.rate))
+    return speech
+
+
+def check_pitch(pitch: float) -> None:
+    """Refuse a pitch shift outside ±MAX_PITCH semitones (or not a number)."""
+    if not np.isfinite(pitch) or abs(pitch) > MAX_PITCH:
+        raise InputError(f"pitch must be between -{MAX_PITCH:g} and {MAX_PITCH:g} semitones")
 
 
 def native_reader(
-    items: list[Sentence], lang: str
+    items: list[Sentence], lang: str, speed: float = 1.0
 ) -> Callable[[str | dict[str, float]], Iterator[tuple[Audio, SentenceTiming]]]:
-    """A function reading `items` (sentences of `lang`) with a given stock voice, sentence by
-    sentence: what crosslingual.speak re-voices."""
+    """A function reading `items` (sentences of `lang`) with a given stock voice at `speed`,
+    sentence by sentence: what crosslingual.speak re-voices."""
 
     def read_with(voice: str | dict[str, float]) -> Iterator[tuple[Audio, SentenceTiming]]:
-        return _speak(_paced(items), voice, 1.0, 0.0, lang, None, len(items))
+        return _speak(_paced(items), voice, speed, 0.0, lang, None, len(items))
 
     return read_with
 
@@ -788,6 +813,7 @@ def _read_across(
     lang: str,
     progress: Progress | None,
     consent: provenance.Consent | provenance.ConsentRecord | None,
+    speed: float = 1.0,
 ) -> Speech:
     """read_like for a language our model does not speak: consent checked and recorded exactly as
     for English, the reading re-voiced (tasks/crosslingual.py) and watermarked."""
@@ -800,7 +826,7 @@ def _read_across(
         raise InputError("nothing to read: the text has no words")
     accepted = accept_reference(reference, reference_text)
     record = provenance.grant(consent, accepted.audio)  # only once the reference is accepted
-    reader = native_reader(items, lang)
+    reader = native_reader(items, lang, speed)
     audio, timings, route = crosslingual.speak(items, accepted.audio, lang, reader, progress)
     return Speech(provenance.mark(audio), timings, route.voice, record, route.describe())
 
@@ -813,6 +839,7 @@ def _zero_shot(
     index: int,
     nfe: int,
     guidance: float,
+    speed: float = 1.0,
 ) -> Audio:
     import voicebox.model as vm
 
@@ -826,6 +853,7 @@ def _zero_shot(
             nfe=nfe,
             guidance=guidance,
             seed=None if seed is None else seed + index,
+            duration_scale=DURATION_SCALE / speed,
         )
     except VoiceboxError:
         raise
