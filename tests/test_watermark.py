@@ -94,6 +94,13 @@ def test_span_marks_only_that_span(speech_fixture: Audio) -> None:
     assert abs(start - 3.0) < 0.6 and abs(end - 7.0) < 0.6, found.ranges
 
 
+def test_the_mark_never_pushes_loud_speech_over_full_scale(speech_fixture: Audio) -> None:
+    x = speech_fixture.samples * (0.95 / np.abs(speech_fixture.samples).max())
+    marked = mark(Audio(x.astype(np.float32), speech_fixture.rate))
+    assert np.abs(marked.samples).max() <= provenance.MARK_CEILING + 1e-6  # 1.02 unbounded
+    assert detect(marked).marked
+
+
 def test_any_rate_and_channels(speech_fixture: Audio) -> None:
     stereo48 = Audio(
         np.stack([speech_fixture.samples[0], 0.5 * speech_fixture.samples[0]]), speech_fixture.rate

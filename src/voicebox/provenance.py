@@ -52,6 +52,8 @@ SPOKEN_MAX_S = 60.0
 SIDECAR_SUFFIX = ".provenance.json"
 GENERATOR_FILE = "generator-id"
 LEDGER_FILE = "consent.jsonl"
+MARK_CEILING = 0.99
+"""Peak the mark may bring a sample to (where the audio itself stays below it)."""
 
 
 @dataclass
@@ -216,6 +218,11 @@ def mark(audio: Audio, start: float | None = None, end: float | None = None) -> 
         delta[len(delta) - fade :] *= ramp[::-1]
     out = audio.samples.copy()
     out[:, a:b] += delta[None, :]
+    # The mark must not push speech over full scale (Piper's 0.9-peak sentences reached 1.07 and
+    # clipped when written): held under the span's own peak or MARK_CEILING, whichever is higher.
+    span = out[:, a:b]
+    ceiling = max(MARK_CEILING, float(np.abs(audio.samples[:, a:b]).max(initial=0.0)))
+    np.clip(span, -ceiling, ceiling, out=span)
     return Audio(out, audio.rate)
 
 
