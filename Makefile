@@ -61,4 +61,4 @@ model: $(STAMP)
 		--set train.audio.lr=3.0e-4 --set train.audio.warmup_steps=150
 	cp runs/real-v3n/audio.pt runs/real-v1-duration/duration.pt checkpoints/small/
 	$(BIN)/voicebox train-adapter --out checkpoints/small/hifigan_adapter.pt \
-		--run runs/hifigan-adapter --steps 6000 --threads 2
+		--run runs/hifigan-adapter --steps 16000 --threads 2

@@ -72,7 +72,7 @@ def train_adapter(
     speech: Path | None = typer.Option(
         None, "--speech", help="Speech data folder (../shared/data/speech)."
     ),
-    steps: int = typer.Option(6000, "--steps", help="Optimiser steps."),
+    steps: int = typer.Option(16000, "--steps", help="Optimiser steps."),
     threads: int = typer.Option(2, "--threads", help="Torch threads."),
     workers: int = typer.Option(2, "--workers", help="Processes computing the feature pairs."),
 ) -> None:

@@ -123,7 +123,7 @@ def train_adapter(
     speech: Path,
     run: Path,
     out: Path,
-    steps: int = 4000,
+    steps: int = 16000,
     batch: int = 16,
     crop: int = 128,
     lr: float = 1e-3,
