@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ...progress import Progress, silent
 from ..mel_adapter import MelAdapter, save_adapter
 
 TRAIN_SETS = (
@@ -29,18 +29,23 @@ TRAIN_SETS = (
 )
 
 
-def training_files(speech: Path, per_set: int = 0) -> list[Path]:
-    """Audio files of the training sets (all, or `per_set` of each drawn with a fixed seed)."""
+def training_files(speech: Path) -> list[Path]:
+    """Audio files of the training sets, as their transcripts.tsv list them."""
     files = []
     for name in TRAIN_SETS:
         table = speech / name / "transcripts.tsv"
         if not table.is_file():
             continue
         rows = [r.split("\t")[0] for r in table.read_text().splitlines()[1:] if r.strip()]
-        if per_set:
-            rows = sorted(random.Random(0).sample(rows, min(per_set, len(rows))))
         files += [speech / name / r for r in rows]
     return files
+
+
+def _files_key(files: list[Path]) -> str:
+    """What the cached pairs were computed from (a changed file list recomputes them)."""
+    import hashlib
+
+    return hashlib.sha256("\n".join(str(f) for f in files).encode()).hexdigest()[:16]
 
 
 def pair(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -64,18 +69,25 @@ def _stored_pair(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_pairs(
-    files: list[Path], cache: Path, workers: int, echo: Callable[[str], None]
+    files: list[Path],
+    cache: Path,
+    workers: int,
+    echo: Callable[[str], None],
+    progress: Progress = silent,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Pairs of every file, computed once into `cache` (an .npz of all of them)."""
     if cache.is_file():
         data = np.load(cache)
-        if int(data["count"]) == len(files):
+        if "key" in data.files and str(data["key"]) == _files_key(files):
             xs, ys, ends = data["x"], data["y"], data["ends"]
             starts = np.concatenate([[0], ends[:-1]])
             return [(xs[a:b], ys[a:b]) for a, b in zip(starts, ends, strict=True)]
     t0 = time.time()
     with ProcessPoolExecutor(max(1, workers)) as pool:
-        pairs = list(pool.map(_stored_pair, files, chunksize=16))
+        pairs = []
+        for pair_ in pool.map(_stored_pair, files, chunksize=16):
+            pairs.append(pair_)
+            progress(len(pairs), len(files))
     ends = np.cumsum([len(x) for x, _ in pairs])
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp.npz")
@@ -84,7 +96,7 @@ def load_pairs(
         x=np.concatenate([x for x, _ in pairs]),
         y=np.concatenate([y for _, y in pairs]),
         ends=ends,
-        count=len(files),
+        key=_files_key(files),
     )
     tmp.replace(cache)
     echo(f"pairs: {len(files)} clips, {int(ends[-1])} frames in {time.time() - t0:.0f} s")
@@ -119,6 +131,15 @@ def held_out_l1(net: torch.nn.Module, pairs: list[tuple[np.ndarray, np.ndarray]]
     return total / frames
 
 
+def shuffled_files(speech: Path) -> list[Path]:
+    """The training files in the fixed order a run uses (its first clips are held out)."""
+    files = training_files(speech)
+    if not files:
+        raise FileNotFoundError(f"no training sets under {speech} ({', '.join(TRAIN_SETS)})")
+    random.Random(1).shuffle(files)
+    return files
+
+
 def train_adapter(
     speech: Path,
     run: Path,
@@ -127,19 +148,16 @@ def train_adapter(
     batch: int = 16,
     crop: int = 128,
     lr: float = 1e-3,
-    per_set: int = 0,
     workers: int = 2,
     threads: int = 1,
     log_every: int = 250,
     echo: Callable[[str], None] = print,
+    progress: Progress = silent,
 ) -> dict:
-    """Fit the adapter (resuming `run`/state.pt when present) and export it to `out`."""
+    """Fit the adapter (resuming `run`/state.pt when present) and export it to `out`;
+    `progress` follows the steps."""
     torch.set_num_threads(threads)
-    files = training_files(speech, per_set)
-    if not files:
-        raise FileNotFoundError(f"no training sets under {speech} ({', '.join(TRAIN_SETS)})")
-    random.Random(1).shuffle(files)
-    pairs = load_pairs(files, run / "pairs.npz", workers, echo)
+    pairs = load_pairs(shuffled_files(speech), run / "pairs.npz", workers, echo)
     n_held = min(24, max(1, len(pairs) // 5))
     held, pairs = pairs[:n_held], pairs[n_held:]
     crop = min(crop, max(len(x) for x, _ in pairs))
@@ -173,6 +191,7 @@ def train_adapter(
         sched.step()
         step += 1
         running += loss.item()
+        progress(step, steps)
         if step % log_every == 0 or step == steps:
             record = {
                 "step": step,
@@ -206,5 +225,4 @@ def train_adapter(
         "log": log,
     }
     save_adapter(net, out, meta)
-    os.chmod(out, 0o644)
     return meta
