@@ -219,10 +219,15 @@ def mark(audio: Audio, start: float | None = None, end: float | None = None) -> 
     out = audio.samples.copy()
     out[:, a:b] += delta[None, :]
     # The mark must not push speech over full scale (Piper's 0.9-peak sentences reached 1.07 and
-    # clipped when written): held under the span's own peak or MARK_CEILING, whichever is higher.
-    span = out[:, a:b]
+    # clipped when written): a whole clip is turned down to its own peak or MARK_CEILING, whichever
+    # is higher (a gain leaves the mark whole); a span inside a recording, whose surroundings must
+    # stay bit-exact, is clipped there instead (clipping weakens the mark, so only where it must).
     ceiling = max(MARK_CEILING, float(np.abs(audio.samples[:, a:b]).max(initial=0.0)))
-    np.clip(span, -ceiling, ceiling, out=span)
+    peak = float(np.abs(out[:, a:b]).max(initial=0.0))
+    if peak > ceiling and start is None and end is None:
+        out *= ceiling / peak
+    elif peak > ceiling:
+        np.clip(out[:, a:b], -ceiling, ceiling, out=out[:, a:b])
     return Audio(out, audio.rate)
 
 
