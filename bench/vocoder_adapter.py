@@ -34,11 +34,15 @@ sys.path.insert(0, str(ROOT / "bench"))
 from vocoder import SPEECH, clips, native_copy, real_bench  # noqa: E402
 from voicebox.audio import resample  # noqa: E402
 from voicebox.model.features import MEL  # noqa: E402
-from voicebox.model.hifigan import RATE, adapt, generator, load_hifigan  # noqa: E402
+from voicebox.model.hifigan import (  # noqa: E402
+    RATE,
+    adapt,
+    adapter_beside,
+    generator,
+    load_hifigan,
+)
 from voicebox.model.mel_adapter import load_adapter  # noqa: E402
 from voicebox.model.training.adapter import pair  # noqa: E402
-
-SHIPPED = ROOT / "checkpoints" / "small" / "hifigan_adapter.pt"
 
 
 def context(x: np.ndarray, k: int) -> np.ndarray:
@@ -97,7 +101,8 @@ def main() -> None:
     out_w = ROOT / "runs" / "vocoder-adapter" / "ridge.npy"
     out_w.parent.mkdir(parents=True, exist_ok=True)
     np.save(out_w, weights)
-    specs = args.adapter or ([f"network={SHIPPED}"] if SHIPPED.is_file() else [])
+    shipped = adapter_beside()
+    specs = args.adapter or ([f"network={shipped}"] if shipped else [])
     networks = {name: file for name, _, file in (a.rpartition("=") for a in specs)}
     l1: dict[str, list[float]] = {"fixed": [], "learned": [], **{n: [] for n in networks}}
     nets = {name: load_adapter(file) for name, file in networks.items()}

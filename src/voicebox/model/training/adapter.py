@@ -20,25 +20,9 @@ import numpy as np
 import torch
 
 from ...progress import Progress, silent
+from .. import checkpoint
 from ..mel_adapter import MelAdapter, save_adapter
-
-TRAIN_SETS = (
-    "train_librispeech_clean100_untranscribed",
-    "train_commonvoice_en100",
-    "train_speechocean762",
-)
-
-
-def training_files(speech: Path) -> list[Path]:
-    """Audio files of the training sets, as their transcripts.tsv list them."""
-    files = []
-    for name in TRAIN_SETS:
-        table = speech / name / "transcripts.tsv"
-        if not table.is_file():
-            continue
-        rows = [r.split("\t")[0] for r in table.read_text().splitlines()[1:] if r.strip()]
-        files += [speech / name / r for r in rows]
-    return files
+from .recipe import TRAIN_SETS, source_items
 
 
 def _files_key(files: list[Path]) -> str:
@@ -106,11 +90,10 @@ def load_pairs(
 def _batch(
     pairs: list[tuple[np.ndarray, np.ndarray]], rng: random.Random, size: int, crop: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """`size` random crops of `crop` frames from clips at least that long ([B, 80, crop] each)."""
-    long_enough = [p for p in pairs if len(p[0]) >= crop]
+    """`size` random crops of `crop` frames from `pairs` (each at least that long): [B, 80, crop]."""
     xs, ys = [], []
     for _ in range(size):
-        x, y = long_enough[rng.randrange(len(long_enough))]
+        x, y = pairs[rng.randrange(len(pairs))]
         s = rng.randrange(len(x) - crop + 1)
         xs.append(x[s : s + crop])
         ys.append(y[s : s + crop])
@@ -132,8 +115,8 @@ def held_out_l1(net: torch.nn.Module, pairs: list[tuple[np.ndarray, np.ndarray]]
 
 
 def shuffled_files(speech: Path) -> list[Path]:
-    """The training files in the fixed order a run uses (its first clips are held out)."""
-    files = training_files(speech)
+    """The training sets' files in the fixed order a run uses (its first clips are held out)."""
+    files = [Path(item.path) for item in source_items(speech)]
     if not files:
         raise FileNotFoundError(f"no training sets under {speech} ({', '.join(TRAIN_SETS)})")
     random.Random(1).shuffle(files)
@@ -161,6 +144,7 @@ def train_adapter(
     n_held = min(24, max(1, len(pairs) // 5))
     held, pairs = pairs[:n_held], pairs[n_held:]
     crop = min(crop, max(len(x) for x, _ in pairs))
+    long_enough = [p for p in pairs if len(p[0]) >= crop]  # what crops are drawn from
     net = MelAdapter()
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
 
@@ -182,7 +166,7 @@ def train_adapter(
     rng = random.Random(step)
     t0, running = time.time(), 0.0
     while step < steps:
-        x, y = _batch(pairs, rng, batch, crop)
+        x, y = _batch(long_enough, rng, batch, crop)
         loss = (net(x) - y).abs().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -202,8 +186,6 @@ def train_adapter(
             running = 0.0
             log.append(record)
             echo(json.dumps(record))
-            from .. import checkpoint
-
             checkpoint.save(
                 {
                     "net": net.state_dict(),
