@@ -119,6 +119,34 @@ def test_hifigan_onnx_export_matches_torch(hifigan_vocode):
     assert np.abs(in_onnx - in_torch).max() < 1e-4
 
 
+def test_hifigan_windows_tile_and_match_a_whole_run(hifigan_vocode):
+    import torch
+
+    from voicebox.model import hifigan
+
+    for frames in (1, 31, 224, 225, 600):  # one short window, exact cores, a spill-over, several
+        parts = hifigan.windows(frames)
+        assert [p[2] for p in parts] == list(range(0, frames, hifigan.WINDOW - 2 * hifigan.CONTEXT))
+        assert parts[-1][3] == frames and all(a <= c < d <= b for a, b, c, d in parts)
+    net = hifigan.generator()
+    x = torch.randn(1, MEL.n_mels, 600, generator=torch.Generator().manual_seed(0)) - 6.0
+    lengths: set[int] = set()
+
+    def run(w: torch.Tensor) -> np.ndarray:
+        lengths.add(w.shape[-1])
+        return net(w)[0, 0].numpy()
+
+    with torch.inference_mode():
+        whole = net(x)[0, 0].numpy()
+        joined = hifigan.generate_windowed(run, x)
+    assert joined.shape == whole.shape
+    assert all(n % hifigan.STEP == 0 and n <= hifigan.WINDOW for n in lengths)  # few lengths
+    # Seams are exact; only the last CONTEXT frames differ (silence pads there, the whole run's
+    # convolutions pad with zeros).
+    inner = slice(0, (600 - hifigan.CONTEXT) * hifigan.HOP)
+    assert np.abs(joined[inner] - whole[inner]).max() < 1e-4
+
+
 def test_hifigan_bf16_stays_close_to_fp32():
     from voicebox.model import hifigan
     from voicebox.model.network import bf16_supported

@@ -40,6 +40,18 @@ HOP = 256
 FPS = RATE / HOP
 GAIN_SHIFT = math.log(RATE / MEL.rate)
 """ln of the ratio of FFT bins per Hz: a slaney-normalised band sums 22.05/16 times more bins."""
+SILENCE = math.log(1e-5)
+"""The vocoder's log-mel floor: what pads a window past the end of speech."""
+
+WINDOW = 256
+"""Generator frames per window (3 s). The CPU's conv kernels (oneDNN, bf16 above all) are built once
+per input length: at 0.8 s a build, a new length every call made the vocoder 2.5 times slower and
+took 3.7 GB; windows of a few fixed lengths are built once (bench/vocoder_windows.py)."""
+CONTEXT = 16
+"""Frames each side of a window's kept core: beyond the generator's receptive field (~13 frames), so
+windowed output matches a whole run (tests/test_recipe.py)."""
+STEP = 32
+"""A short (last) window's length rounds up to this many frames, so at most WINDOW / STEP lengths."""
 
 
 def _package_dir() -> Path:
@@ -89,6 +101,29 @@ def adapt(mel: torch.Tensor) -> torch.Tensor:
     if t > 1 and t_out > 1:
         m = F.interpolate(m.T[None], size=t_out, mode="linear", align_corners=True)[0].T
     return m + GAIN_SHIFT
+
+
+def windows(frames: int) -> list[tuple[int, int, int, int]]:
+    """(lo, hi, keep_from, keep_to) generator frames for `frames`: each window [lo, hi) is vocoded
+    and its frames [keep_from, keep_to) kept, so the kept cores tile [0, frames) exactly."""
+    core = WINDOW - 2 * CONTEXT
+    out = []
+    for start in range(0, frames, core):
+        end = min(frames, start + core)
+        out.append((max(0, start - CONTEXT), min(frames, end + CONTEXT), start, end))
+    return out
+
+
+def generate_windowed(run: Callable[[torch.Tensor], np.ndarray], x: torch.Tensor) -> np.ndarray:
+    """Vocode the generator input x [1, 80, T] window by window (see WINDOW) with `run`
+    ([1, 80, n] -> n * HOP samples at 22.05 kHz) and join the kept cores."""
+    pieces = []
+    for lo, hi, keep_from, keep_to in windows(x.shape[-1]):
+        size = min(WINDOW, -(-(hi - lo) // STEP) * STEP)
+        window = F.pad(x[..., lo:hi], (0, size - (hi - lo)), value=SILENCE)
+        wave = run(window.contiguous())
+        pieces.append(wave[(keep_from - lo) * HOP : (keep_to - lo) * HOP])
+    return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
 
 
 def native_mel(samples: np.ndarray, rate: int) -> torch.Tensor:
@@ -166,6 +201,14 @@ def load_hifigan(
         bf16 = bf16_supported("cpu") and env("bf16", "1") != "0"
     session = _onnx_session(net, which) if onnx and not bf16 else None
 
+    def run(x: torch.Tensor) -> np.ndarray:
+        if session is not None:
+            return session.run(None, {"mel": x.numpy()})[0][0, 0].astype(np.float32)
+        if bf16:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return net(x)[0, 0].float().numpy()
+        return net(x)[0, 0].numpy().astype(np.float32)
+
     @torch.inference_mode()
     def vocode(mel: torch.Tensor | np.ndarray) -> np.ndarray:
         m = torch.as_tensor(
@@ -175,13 +218,7 @@ def load_hifigan(
         x = adapt(m).T[None].contiguous()
         if bridge is not None:
             x = bridge(x).contiguous()
-        if session is not None:
-            wave = session.run(None, {"mel": x.numpy()})[0][0, 0].astype(np.float32)
-        elif bf16:
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                wave = net(x)[0, 0].float().numpy()
-        else:
-            wave = net(x)[0, 0].numpy().astype(np.float32)
+        wave = generate_windowed(run, x)
         out = resample(wave[None], RATE, MEL.rate)[0]
         length = (m.shape[0] - 1) * MEL.hop
         out = np.pad(out, (0, max(0, length - out.shape[0])))[:length]
