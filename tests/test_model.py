@@ -184,6 +184,13 @@ def test_solvers_integrate_a_known_field():
     assert torch.allclose(euler, x0 + 1 - 1 / 8, atol=1e-6)
     with pytest.raises(InputError):
         flow.solve(field, x0, 8, "rk45")
+    # A swayed grid still spans [0, 1] (midpoint is exact for a linear field on any grid)...
+    assert torch.allclose(flow.solve(field, x0, 8, "midpoint", sway=-1.0), x0 + 1, atol=1e-6)
+    even, swayed = flow.time_grid(8), flow.time_grid(8, -1.0)
+    assert swayed[0] == 0 and abs(float(swayed[-1]) - 1) < 1e-6
+    # ...with its steps growing: short ones early, where the utterance is laid out.
+    steps = swayed.diff()
+    assert bool((steps > 0).all() and (steps.diff() > 0).all()) and steps[0] < even.diff()[0] / 3
 
 
 def test_guidance_combines_conditional_and_unconditional(cfg):

@@ -16,10 +16,17 @@ from ..errors import InputError
 PARTS = ("audio", "duration", "vocoder")
 
 
-GUIDANCE = 1.0
-"""Classifier-free guidance strength unless asked otherwise. Measured on held-out synthetic voices
-(bench/model_sweep.py, 12 sentences): 1.0 / 1.5 / 2.0 gave WER 0.098 / 0.091 / 0.084 and speaker
-similarity 0.712 / 0.700 / 0.683 at DURATION_SCALE, so 1.0 keeps the voice closest."""
+GUIDANCE = 1.5
+"""Classifier-free guidance strength unless asked otherwise. On held-out synthetic voices
+(bench/model_sweep.py, 12 sentences) 1.0 / 1.5 / 2.0 gave WER 0.098 / 0.091 / 0.084 and similarity
+0.712 / 0.700 / 0.683, and 1.0 was kept. On real unseen voices (bench/zero_shot.py's first 22 eval
+speakers x 2 sentences, SWAY -1) 1.0 / 1.5 / 2.0 give WER 0.090 / 0.064 / 0.054, similarity
+0.722 / 0.715 / 0.709, DNSMOS 3.167 / 3.165 / 3.153: 1.5 buys the words for little of the voice."""
+SWAY = -1.0
+"""Sway of the ODE's time grid (flow.time_grid): more of the steps early, where the utterance is laid
+out. On the first 22 eval speakers x 2 sentences (bench/zero_shot.py, guidance 1.0, NFE 16) sway
+0 / -0.5 / -1 gave WER 0.101 / 0.111 / 0.090, similarity 0.723 / 0.725 / 0.722 and DNSMOS
+3.137 / 3.160 / 3.167. VOICEBOX_SWAY overrides it."""
 ZERO_SHOT_PAUSE = 0.48
 """Seconds of pause, at least, between a zero-shot prompt and the new sentence (the prompt's own
 closing pause counts; the pause is generated but not returned). Without one the new sentence ran

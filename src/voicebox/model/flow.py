@@ -17,7 +17,7 @@ from torch import nn
 
 from ..config import env
 from ..errors import InputError
-from .config import GUIDANCE, ModelConfig
+from .config import GUIDANCE, SWAY, ModelConfig
 from .network import bf16_supported
 from .phones import PHONE_ID
 
@@ -102,14 +102,24 @@ def cfm_loss(
 # ---------------------------------------------------------------- sampling
 
 
-def solve(field: Field, x0: torch.Tensor, nfe: int = 16, solver: str = "midpoint") -> torch.Tensor:
-    """Integrate dx/dt = field(x, t) from t=0 to 1 with `nfe` function evaluations (Euler or midpoint)."""
+def time_grid(steps: int, sway: float = 0.0, device: torch.device | None = None) -> torch.Tensor:
+    """steps + 1 times from 0 to 1. `sway` < 0 crowds them near t = 0, where the field lays out the
+    utterance (F5-TTS's sway sampling: t + s (cos(πt/2) − 1 + t)); 0 spaces them evenly."""
+    t = torch.linspace(0.0, 1.0, steps + 1, device=device)
+    return t + sway * (torch.cos(torch.pi / 2 * t) - 1 + t)
+
+
+def solve(
+    field: Field, x0: torch.Tensor, nfe: int = 16, solver: str = "midpoint", sway: float = 0.0
+) -> torch.Tensor:
+    """Integrate dx/dt = field(x, t) from t=0 to 1 with `nfe` function evaluations (Euler or
+    midpoint) on time_grid(sway)."""
     if solver not in SOLVERS:
         raise InputError(f"unknown ODE solver {solver!r}: choose euler or midpoint")
     if nfe < 1:
         raise InputError("nfe must be at least 1")
     steps = nfe if solver == "euler" else max(1, nfe // 2)
-    ts = torch.linspace(0.0, 1.0, steps + 1, device=x0.device)
+    ts = time_grid(steps, sway, x0.device)
     x = x0
     for i in range(steps):
         t, h = ts[i], ts[i + 1] - ts[i]
@@ -203,6 +213,6 @@ def generate_mel(
     x0 = torch.randn((1, *context_mel.shape), generator=generator).to(dev)
     fast = bf16_supported(dev) and env("bf16", "1") != "0"  # trained under bf16 autocast too
     with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=fast):
-        x1 = solve(field, x0, nfe, solver)
+        x1 = solve(field, x0, nfe, solver, float(env("sway", str(SWAY)) or 0))
     mel = denormalize(x1[0].float().cpu(), cfg)
     return torch.where(gen_mask[:, None], mel, context_mel.float())
