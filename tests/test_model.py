@@ -193,6 +193,15 @@ def test_solvers_integrate_a_known_field():
     assert bool((steps > 0).all() and (steps.diff() > 0).all()) and steps[0] < even.diff()[0] / 3
 
 
+def test_sway_override_is_checked(monkeypatch):
+    monkeypatch.setenv("VOICEBOX_SWAY", "-0.5")
+    assert flow.sway() == -0.5
+    for bad in ("fast", "-2"):
+        monkeypatch.setenv("VOICEBOX_SWAY", bad)
+        with pytest.raises(InputError, match="VOICEBOX_SWAY"):
+            flow.sway()
+
+
 def test_guidance_combines_conditional_and_unconditional(cfg):
     torch.manual_seed(0)
     net = VoiceboxNet(cfg.model).eval()

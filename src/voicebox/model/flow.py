@@ -109,6 +109,18 @@ def time_grid(steps: int, sway: float = 0.0, device: torch.device | None = None)
     return t + sway * (torch.cos(torch.pi / 2 * t) - 1 + t)
 
 
+def sway() -> float:
+    """The time grid's sway: SWAY, or VOICEBOX_SWAY where set (-1 to 1, where the grid rises)."""
+    raw = env("sway", str(SWAY)) or "0"
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InputError(f"VOICEBOX_SWAY must be a number, not {raw!r}") from None
+    if not -1 <= value <= 1:
+        raise InputError(f"VOICEBOX_SWAY must be between -1 and 1, not {value}")
+    return value
+
+
 def solve(
     field: Field, x0: torch.Tensor, nfe: int = 16, solver: str = "midpoint", sway: float = 0.0
 ) -> torch.Tensor:
@@ -213,6 +225,6 @@ def generate_mel(
     x0 = torch.randn((1, *context_mel.shape), generator=generator).to(dev)
     fast = bf16_supported(dev) and env("bf16", "1") != "0"  # trained under bf16 autocast too
     with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=fast):
-        x1 = solve(field, x0, nfe, solver, float(env("sway", str(SWAY)) or 0))
+        x1 = solve(field, x0, nfe, solver, sway())
     mel = denormalize(x1[0].float().cpu(), cfg)
     return torch.where(gen_mask[:, None], mel, context_mel.float())
