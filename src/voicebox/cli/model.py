@@ -77,8 +77,7 @@ def train_adapter(
     workers: int = typer.Option(2, "--workers", help="Processes computing the feature pairs."),
 ) -> None:
     """Fit the HiFi-GAN mel adapter on the shared train_* speech (resumes an interrupted run)."""
-    from ..model.training.adapter import load_pairs, shuffled_files
-    from ..model.training.adapter import train_adapter as fit
+    from ..model.training.adapter import fit_adapter, load_pairs, shuffled_files
     from ..model.training.augment import SHARED
 
     folder = speech or SHARED / "speech"
@@ -88,12 +87,10 @@ def train_adapter(
     def echo(line: str) -> None:
         err.print(line, highlight=False, soft_wrap=True)
 
-    with progress_bar("feature pairs", unit="clips") as bar:  # cached in RUN for the fit
-        load_pairs(shuffled_files(folder), run / "pairs.npz", workers, echo, bar)
+    with progress_bar("feature pairs", unit="clips") as bar:  # cached in RUN for a rerun
+        pairs = load_pairs(shuffled_files(folder), run / "pairs.npz", workers, echo, bar)
     with progress_bar("fitting the adapter", unit="steps") as bar:
-        meta = fit(
-            folder, run, out, steps=steps, workers=workers, threads=threads, echo=echo, progress=bar
-        )
+        meta = fit_adapter(pairs, run, out, steps=steps, threads=threads, echo=echo, progress=bar)
     echo(
         f"wrote {out}: held-out log-mel L1 {meta['held_out_l1']} "
         f"(fixed adapter {meta['held_out_l1_fixed_adapter']})"

@@ -137,10 +137,27 @@ def train_adapter(
     echo: Callable[[str], None] = print,
     progress: Progress = silent,
 ) -> dict:
-    """Fit the adapter (resuming `run`/state.pt when present) and export it to `out`;
-    `progress` follows the steps."""
-    torch.set_num_threads(threads)
+    """Fit the adapter on the training sets' pairs (computed once into `run`/pairs.npz), resuming
+    `run`/state.pt when present, and export it to `out`; `progress` follows the steps."""
     pairs = load_pairs(shuffled_files(speech), run / "pairs.npz", workers, echo)
+    return fit_adapter(pairs, run, out, steps, batch, crop, lr, threads, log_every, echo, progress)
+
+
+def fit_adapter(
+    pairs: list[tuple[np.ndarray, np.ndarray]],
+    run: Path,
+    out: Path,
+    steps: int = 16000,
+    batch: int = 16,
+    crop: int = 128,
+    lr: float = 1e-3,
+    threads: int = 1,
+    log_every: int = 250,
+    echo: Callable[[str], None] = print,
+    progress: Progress = silent,
+) -> dict:
+    """train_adapter on pairs already loaded (load_pairs of shuffled_files: the first are held out)."""
+    torch.set_num_threads(threads)
     n_held = min(24, max(1, len(pairs) // 5))
     held, pairs = pairs[:n_held], pairs[n_held:]
     crop = min(crop, max(len(x) for x, _ in pairs))
